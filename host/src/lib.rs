@@ -1,0 +1,8 @@
+//! The `s3cache` host: runs the s3cache component under wasmtime, with an embedded
+//! S3-compatible server for use without an account.
+
+pub mod bench;
+pub mod cli;
+pub mod demo;
+pub mod runtime;
+pub mod server;

@@ -1,0 +1,300 @@
+//! Runs the s3cache component under wasmtime: compilation (cached on disk), instantiation,
+//! and the wasi:http hook that sends the component's requests over a pooled client.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use http_body_util::BodyExt;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+    WasiHttpView,
+};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "component",
+        exports: { default: async },
+    });
+}
+
+pub use bindings::exports::s3cache::cache::cache::{
+    Compression, Config, Credentials, Error as CacheError, Ttl,
+};
+
+/// The component built from this repository, embedded at compile time.
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("S3CACHE_COMPONENT_PATH"));
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle keep-alive connections kept per host.
+const POOL_IDLE_PER_HOST: usize = 64;
+
+type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
+
+/// A compiled component, ready to instantiate many times.
+pub struct Runtime {
+    engine: Engine,
+    pre: bindings::ComponentPre<State>,
+    client: PooledClient,
+    requests: Arc<AtomicU64>,
+}
+
+impl Runtime {
+    /// Compiles `wasm` (or loads it from wasmtime's on-disk cache) and links the WASI imports.
+    pub fn new(wasm: &[u8]) -> Result<Runtime> {
+        let mut config = wasmtime::Config::new();
+        if let Some(cache) = compilation_cache() {
+            config.cache(Some(cache));
+        }
+        let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+        let component = Component::new(&engine, wasm)
+            .map_err(anyhow::Error::from)
+            .context("cannot compile the component")?;
+        let mut linker = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(bindings::ComponentPre::new)
+            .map_err(anyhow::Error::from)
+            .context("the component does not fit: it must export s3cache:cache/cache@0.1.0 and import only wasi:*")?;
+        Ok(Runtime {
+            engine,
+            pre,
+            client: pooled_client()?,
+            requests: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Reads a component from a file and prepares it.
+    pub fn from_file(path: &Path) -> Result<Runtime> {
+        let wasm =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Runtime::new(&wasm)
+    }
+
+    /// HTTP requests the component has sent through this runtime so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Instantiates the component and opens a store with `config`.
+    pub async fn open(&self, config: &Config) -> Result<Result<CacheStore, CacheError>> {
+        let state = State {
+            wasi: WasiCtxBuilder::new().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: PooledHooks {
+                client: self.client.clone(),
+                requests: Arc::clone(&self.requests),
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("cannot instantiate the component")?;
+        let opened = instance
+            .s3cache_cache_cache()
+            .store()
+            .call_open(&mut store, config)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("the component trapped in open")?;
+        Ok(opened.map(|handle| CacheStore {
+            store,
+            instance,
+            handle,
+        }))
+    }
+}
+
+/// An open `store` resource in its own instance.
+pub struct CacheStore {
+    store: Store<State>,
+    instance: bindings::Component,
+    handle: ResourceAny,
+}
+
+/// A call's outcome: the outer error is a trap, the inner one the component's answer.
+pub type Outcome<T> = Result<Result<T, CacheError>>;
+
+macro_rules! forward {
+    ($(#[$doc:meta] $name:ident => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
+        impl CacheStore {
+            $(
+                #[$doc]
+                pub async fn $name(&mut self, $($arg: $ty),*) -> Outcome<$out> {
+                    self.instance
+                        .s3cache_cache_cache()
+                        .store()
+                        .$call(&mut self.store, self.handle, $($arg),*)
+                        .await
+                        .map_err(anyhow::Error::from)
+                        .context(concat!("the component trapped in ", stringify!($name)))
+                }
+            )*
+        }
+    };
+}
+
+forward! {
+    /// `store.get`.
+    get => call_get(key: &str) -> Option<Vec<u8>>;
+    /// `store.set`.
+    set => call_set(key: &str, value: &[u8], ttl: Ttl) -> ();
+    /// `store.add`.
+    add => call_add(key: &str, value: &[u8], ttl: Ttl) -> bool;
+    /// `store.touch`.
+    touch => call_touch(key: &str, ttl: Ttl) -> bool;
+    /// `store.delete`.
+    delete => call_delete(key: &str) -> bool;
+    /// `store.has-key`.
+    has_key => call_has_key(key: &str) -> bool;
+    /// `store.incr`.
+    incr => call_incr(key: &str, delta: i64) -> i64;
+    /// `store.decr`.
+    decr => call_decr(key: &str, delta: i64) -> i64;
+    /// `store.get-many`.
+    get_many => call_get_many(keys: &[String]) -> Vec<(String, Vec<u8>)>;
+    /// `store.set-many`.
+    set_many => call_set_many(entries: &[(String, Vec<u8>)], ttl: Ttl) -> Vec<String>;
+    /// `store.delete-many`.
+    delete_many => call_delete_many(keys: &[String]) -> ();
+    /// `store.clear`.
+    clear => call_clear() -> ();
+}
+
+/// A cache error as one line: what kind, then the component's message.
+pub fn describe(error: &CacheError) -> String {
+    let (kind, message) = match error {
+        CacheError::InvalidConfig(m) => ("invalid config", m),
+        CacheError::InvalidInput(m) => ("invalid input", m),
+        CacheError::AccessDenied(m) => ("access denied", m),
+        CacheError::NoSuchBucket(m) => ("no such bucket", m),
+        CacheError::Unavailable(m) => ("unavailable", m),
+        CacheError::TooLarge(m) => ("too large", m),
+        CacheError::Other(m) => ("error", m),
+    };
+    format!("{kind}: {message}")
+}
+
+/// The component's answer, with its error as an [`anyhow::Error`] carrying [`describe`]'s line.
+pub fn answer<T>(result: Result<T, CacheError>) -> Result<T> {
+    result.map_err(|error| anyhow::anyhow!(describe(&error)))
+}
+
+/// Where compiled code is kept between runs, so a CLI call does not recompile the component.
+fn compilation_cache() -> Option<wasmtime::Cache> {
+    let directory = dirs::cache_dir()?.join("s3cache").join("wasmtime");
+    let mut config = wasmtime::CacheConfig::new();
+    config.with_directory(directory);
+    wasmtime::Cache::new(config).ok()
+}
+
+fn pooled_client() -> Result<PooledClient> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    // The system's roots when it has any, else Mozilla's (webpki-roots), so HTTPS works on a
+    // bare machine too.
+    let builder = match builder.with_native_roots() {
+        Ok(builder) => builder,
+        Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+    };
+    let https = builder.https_or_http().enable_http1().wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+        .build(https))
+}
+
+struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: PooledHooks,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Sends the component's requests over keep-alive connections (the stock hook opens a new
+/// connection, and TLS session, per request) and counts them.
+struct PooledHooks {
+    client: PooledClient,
+    requests: Arc<AtomicU64>,
+}
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for PooledHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_done: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> ResponseFuture {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let client = self.client.clone();
+        let first_byte = options
+            .and_then(|options| options.first_byte_timeout)
+            .unwrap_or(Duration::from_secs(600));
+        Box::new(async move {
+            let response = tokio::time::timeout(first_byte, client.request(request))
+                .await
+                .map_err(|_| HttpError::ConnectionReadTimeout)?
+                .map_err(|error| {
+                    if error.is_connect() {
+                        HttpError::ConnectionRefused
+                    } else {
+                        HttpError::HttpProtocolError
+                    }
+                })?;
+            let response = response.map(|body| body.map_err(HttpError::Hyper).boxed_unsync());
+            let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}

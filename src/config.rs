@@ -1,0 +1,567 @@
+//! Store configuration: validation, defaults, and where requests go.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use http::Uri;
+
+use crate::cull::CullPolicy;
+use crate::entry::DefaultLifetime;
+use crate::error::{Error, Result};
+use crate::key::normalize_location;
+
+/// Django's default timeout, in seconds.
+pub const DEFAULT_TTL_SECONDS: i64 = 300;
+/// Django's MAX_ENTRIES default.
+pub const DEFAULT_MAX_ENTRIES: u32 = 300;
+/// Django's CULL_FREQUENCY default.
+pub const DEFAULT_CULL_FREQUENCY: u32 = 3;
+/// Values longer than this are deflated by default.
+pub const DEFAULT_COMPRESS_ABOVE: u32 = 1024;
+/// The default largest value.
+pub const DEFAULT_MAX_VALUE_BYTES: u32 = 64 << 20;
+/// The canned ACL sent by default (django-s3-cache's DEFAULT_ACL).
+pub const DEFAULT_ACL: &str = "private";
+
+/// S3 credentials; `Debug` shows only the access key id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// AWS_ACCESS_KEY_ID.
+    pub access_key_id: String,
+    /// AWS_SECRET_ACCESS_KEY.
+    pub secret_access_key: String,
+    /// AWS_SESSION_TOKEN, for temporary credentials.
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"******")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "******"),
+            )
+            .finish()
+    }
+}
+
+/// The configuration as a caller gives it; `None` takes the default.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Bucket name.
+    pub bucket: String,
+    /// Signing region.
+    pub region: String,
+    /// `http(s)://host[:port][/base-path]`; `None` is AWS S3 in `region`.
+    pub endpoint: Option<String>,
+    /// Path-style addressing; `None` picks it for IP and localhost endpoints.
+    pub path_style: Option<bool>,
+    /// Credentials.
+    pub credentials: Credentials,
+    /// Prefix under which entries live.
+    pub location: String,
+    /// Django KEY_PREFIX.
+    pub key_prefix: String,
+    /// Django VERSION.
+    pub version: i64,
+    /// Lifetime for `Ttl::Default` writes: `Some(None)` is forever, `None` is 300 s.
+    pub default_lifetime: Option<DefaultLifetime>,
+    /// Django MAX_ENTRIES.
+    pub max_entries: Option<u32>,
+    /// Django CULL_FREQUENCY.
+    pub cull_frequency: Option<u32>,
+    /// `Some(None)` turns compression off; `Some(Some(n))` deflates values above n bytes.
+    pub compress_above: Option<Option<u32>>,
+    /// Largest value.
+    pub max_value_bytes: Option<u32>,
+    /// Canned ACL; `Some("")` sends none.
+    pub acl: Option<String>,
+    /// Storage class.
+    pub storage_class: Option<String>,
+    /// Create the bucket when it is missing.
+    pub create_bucket: bool,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Where requests go.
+    pub endpoint: Endpoint,
+    /// Signing region.
+    pub region: String,
+    /// Credentials.
+    pub credentials: Credentials,
+    /// Prefix under which entries live, without outer slashes.
+    pub location: String,
+    /// Django KEY_PREFIX.
+    pub key_prefix: String,
+    /// Django VERSION.
+    pub version: i64,
+    /// Lifetime of `Ttl::Default` writes.
+    pub default_lifetime: DefaultLifetime,
+    /// Culling.
+    pub cull: CullPolicy,
+    /// Deflate values longer than this.
+    pub compress_above: Option<usize>,
+    /// Largest value.
+    pub max_value_bytes: usize,
+    /// `x-amz-acl` of writes.
+    pub acl: Option<String>,
+    /// `x-amz-storage-class` of writes.
+    pub storage_class: Option<String>,
+    /// Create the bucket when it is missing.
+    pub create_bucket: bool,
+}
+
+impl Config {
+    /// Validates `settings` and fills in defaults.
+    pub fn new(settings: Settings) -> Result<Config> {
+        validate_region(&settings.region)?;
+        validate_bucket(&settings.bucket)?;
+        for (what, value) in [
+            ("access key id", Some(&settings.credentials.access_key_id)),
+            (
+                "secret access key",
+                Some(&settings.credentials.secret_access_key),
+            ),
+            ("session token", settings.credentials.session_token.as_ref()),
+        ] {
+            match value {
+                Some(value) if value.is_empty() => {
+                    return Err(invalid(format!("the {what} is empty")));
+                }
+                Some(value) if !is_header_safe(value) => {
+                    return Err(invalid(format!(
+                        "the {what} has characters not allowed in an HTTP header"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        let acl = match settings.acl {
+            None => Some(DEFAULT_ACL.to_owned()),
+            Some(acl) if acl.is_empty() => None,
+            Some(acl) => Some(acl),
+        };
+        for (what, value) in [("acl", &acl), ("storage class", &settings.storage_class)] {
+            if let Some(value) = value
+                && (value.is_empty() || !is_header_safe(value))
+            {
+                return Err(invalid(format!(
+                    "the {what} {value:?} is not a valid value"
+                )));
+            }
+        }
+        let max_entries = settings.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES);
+        if max_entries == 0 {
+            return Err(invalid("max-entries must be at least 1".to_owned()));
+        }
+        let endpoint = Endpoint::resolve(
+            settings.endpoint.as_deref(),
+            &settings.region,
+            &settings.bucket,
+            settings.path_style,
+        )?;
+        Ok(Config {
+            bucket: settings.bucket,
+            endpoint,
+            region: settings.region,
+            credentials: settings.credentials,
+            location: normalize_location(&settings.location),
+            key_prefix: settings.key_prefix,
+            version: settings.version,
+            default_lifetime: settings
+                .default_lifetime
+                .unwrap_or(Some(DEFAULT_TTL_SECONDS)),
+            cull: CullPolicy {
+                max_entries: max_entries as usize,
+                cull_frequency: settings.cull_frequency.unwrap_or(DEFAULT_CULL_FREQUENCY),
+            },
+            compress_above: settings
+                .compress_above
+                .unwrap_or(Some(DEFAULT_COMPRESS_ABOVE))
+                .map(|n| n as usize),
+            max_value_bytes: settings.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES) as usize,
+            acl,
+            storage_class: settings.storage_class,
+            create_bucket: settings.create_bucket,
+        })
+    }
+}
+
+/// Where a bucket's requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// `host[:port]` as sent and signed: the bucket's host when virtual-hosted, no default port.
+    pub authority: String,
+    /// Path before the object key: base path, plus `/bucket` when path-style; no trailing slash.
+    pub bucket_path: String,
+}
+
+impl Endpoint {
+    /// Resolves an endpoint URL (or AWS's, when `None`) and the addressing style.
+    pub fn resolve(
+        endpoint: Option<&str>,
+        region: &str,
+        bucket: &str,
+        path_style: Option<bool>,
+    ) -> Result<Endpoint> {
+        let aws = format!("https://s3.{region}.amazonaws.com");
+        let url = endpoint.unwrap_or(&aws);
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| invalid(format!("the endpoint {url:?} is not a URL")))?;
+        let scheme = match uri.scheme_str() {
+            Some(scheme @ ("http" | "https")) => scheme.to_owned(),
+            _ => {
+                return Err(invalid(format!(
+                    "the endpoint {url:?} must start with http:// or https://"
+                )));
+            }
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| invalid(format!("the endpoint {url:?} has no host")))?;
+        if authority.as_str().contains('@') {
+            return Err(invalid(
+                "the endpoint must not carry credentials; use the credentials fields".to_owned(),
+            ));
+        }
+        if uri.query().is_some() {
+            return Err(invalid(format!(
+                "the endpoint {url:?} must not have a query"
+            )));
+        }
+        let host = authority.host();
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        let port = match authority.port_u16() {
+            Some(port) if port != default_port => format!(":{port}"),
+            _ => String::new(),
+        };
+        let base_path = uri.path().trim_end_matches('/');
+        let literal_host = host.trim_start_matches('[').trim_end_matches(']');
+        let is_local = host == "localhost" || literal_host.parse::<IpAddr>().is_ok();
+        if path_style.unwrap_or(is_local) {
+            Ok(Endpoint {
+                scheme,
+                authority: format!("{host}{port}"),
+                bucket_path: format!("{base_path}/{bucket}"),
+            })
+        } else if is_local && literal_host != "localhost" {
+            Err(invalid(format!(
+                "virtual-hosted addressing needs a DNS name, not the address {host}"
+            )))
+        } else {
+            Ok(Endpoint {
+                scheme,
+                authority: format!("{bucket}.{host}{port}"),
+                bucket_path: base_path.to_owned(),
+            })
+        }
+    }
+
+    /// The URL of `path` (already percent-encoded, starting with `/` or empty) plus a query.
+    pub fn url(&self, encoded_key: &str, query: &str) -> String {
+        let path = match (self.bucket_path.as_str(), encoded_key) {
+            ("", "") => "/".to_owned(),
+            (bucket_path, "") => format!("{bucket_path}/"),
+            (bucket_path, key) => format!("{bucket_path}/{key}"),
+        };
+        let separator = if query.is_empty() { "" } else { "?" };
+        format!(
+            "{}://{}{path}{separator}{query}",
+            self.scheme, self.authority
+        )
+    }
+}
+
+fn invalid(message: String) -> Error {
+    Error::InvalidConfig(message)
+}
+
+fn is_header_safe(value: &str) -> bool {
+    value.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+fn validate_region(region: &str) -> Result<()> {
+    let ok = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "the region {region:?} must be lowercase letters, digits and hyphens, e.g. us-east-1"
+        )))
+    }
+}
+
+/// S3's bucket naming rules: 3 to 63 lowercase letters, digits, dots and hyphens, starting and
+/// ending with a letter or digit. They also keep bucket names safe in hosts and paths.
+fn validate_bucket(bucket: &str) -> Result<()> {
+    let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && edge_ok(bucket.bytes().next())
+        && edge_ok(bucket.bytes().last());
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "the bucket name {bucket:?} is not valid: 3-63 lowercase letters, digits, dots and hyphens"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            bucket: "cache".to_owned(),
+            region: "us-east-1".to_owned(),
+            endpoint: Some("http://127.0.0.1:9000".to_owned()),
+            path_style: None,
+            credentials: Credentials {
+                access_key_id: "AKIDEXAMPLE".to_owned(),
+                secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
+                session_token: Some("token-secret".to_owned()),
+            },
+            location: "/a/b/".to_owned(),
+            key_prefix: String::new(),
+            version: 1,
+            default_lifetime: None,
+            max_entries: None,
+            cull_frequency: None,
+            compress_above: None,
+            max_value_bytes: None,
+            acl: None,
+            storage_class: None,
+            create_bucket: false,
+        }
+    }
+
+    /// Name, endpoint URL, path-style, then the expected scheme, authority and bucket path.
+    type EndpointCase<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<bool>,
+        &'a str,
+        &'a str,
+        &'a str,
+    );
+
+    #[test]
+    fn endpoints_resolve_to_authority_and_path() {
+        let cases: &[EndpointCase] = &[
+            (
+                "aws default",
+                None,
+                None,
+                "https",
+                "cache.s3.eu-west-1.amazonaws.com",
+                "",
+            ),
+            (
+                "aws path-style",
+                None,
+                Some(true),
+                "https",
+                "s3.eu-west-1.amazonaws.com",
+                "/cache",
+            ),
+            (
+                "ip is path-style",
+                Some("http://127.0.0.1:9000"),
+                None,
+                "http",
+                "127.0.0.1:9000",
+                "/cache",
+            ),
+            (
+                "localhost is path-style",
+                Some("http://localhost:9000/"),
+                None,
+                "http",
+                "localhost:9000",
+                "/cache",
+            ),
+            (
+                "ipv6",
+                Some("http://[::1]:9000"),
+                None,
+                "http",
+                "[::1]:9000",
+                "/cache",
+            ),
+            (
+                "default port dropped",
+                Some("https://minio.example:443"),
+                None,
+                "https",
+                "cache.minio.example",
+                "",
+            ),
+            (
+                "http default port dropped",
+                Some("http://127.0.0.1:80"),
+                None,
+                "http",
+                "127.0.0.1",
+                "/cache",
+            ),
+            (
+                "base path kept",
+                Some("https://gw.example/s3/"),
+                Some(true),
+                "https",
+                "gw.example",
+                "/s3/cache",
+            ),
+            (
+                "localhost virtual-hosted",
+                Some("http://localhost:9000"),
+                Some(false),
+                "http",
+                "cache.localhost:9000",
+                "",
+            ),
+        ];
+        for (name, url, path_style, scheme, authority, bucket_path) in cases {
+            let endpoint = Endpoint::resolve(*url, "eu-west-1", "cache", *path_style)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(endpoint.scheme, *scheme, "{name}");
+            assert_eq!(endpoint.authority, *authority, "{name}");
+            assert_eq!(endpoint.bucket_path, *bucket_path, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_endpoints_are_config_errors() {
+        for url in [
+            "127.0.0.1:9000",
+            "ftp://host",
+            "http://",
+            "not a url",
+            "http://u:p@host",
+            "http://h/?x=1",
+        ] {
+            let result = Endpoint::resolve(Some(url), "us-east-1", "cache", None);
+            assert!(
+                matches!(result, Err(Error::InvalidConfig(_))),
+                "{url}: {result:?}"
+            );
+        }
+        let ip_virtual =
+            Endpoint::resolve(Some("http://10.0.0.1"), "us-east-1", "cache", Some(false));
+        assert!(matches!(ip_virtual, Err(Error::InvalidConfig(_))));
+    }
+
+    #[test]
+    fn urls_join_bucket_key_and_query() {
+        let path =
+            Endpoint::resolve(Some("http://127.0.0.1:9000"), "us-east-1", "b", None).unwrap();
+        assert_eq!(path.url("k/1", ""), "http://127.0.0.1:9000/b/k/1");
+        assert_eq!(
+            path.url("", "list-type=2"),
+            "http://127.0.0.1:9000/b/?list-type=2"
+        );
+        let host = Endpoint::resolve(None, "us-east-1", "b12", None).unwrap();
+        assert_eq!(
+            host.url("k", ""),
+            "https://b12.s3.us-east-1.amazonaws.com/k"
+        );
+        assert_eq!(
+            host.url("", "delete"),
+            "https://b12.s3.us-east-1.amazonaws.com/?delete"
+        );
+    }
+
+    #[test]
+    fn defaults_follow_django() {
+        let config = Config::new(settings()).unwrap();
+        assert_eq!(config.location, "a/b");
+        assert_eq!(config.default_lifetime, Some(300));
+        assert_eq!(
+            config.cull,
+            CullPolicy {
+                max_entries: 300,
+                cull_frequency: 3
+            }
+        );
+        assert_eq!(config.compress_above, Some(1024));
+        assert_eq!(config.acl.as_deref(), Some("private"));
+        assert_eq!(config.storage_class, None);
+    }
+
+    type SettingsChange = Box<dyn Fn(&mut Settings)>;
+
+    #[test]
+    fn invalid_settings_are_rejected() {
+        let cases: Vec<(&str, SettingsChange)> = vec![
+            ("empty bucket", Box::new(|s| s.bucket.clear())),
+            (
+                "uppercase bucket",
+                Box::new(|s| s.bucket = "Cache".to_owned()),
+            ),
+            ("slash in bucket", Box::new(|s| s.bucket = "a/b".to_owned())),
+            ("empty region", Box::new(|s| s.region.clear())),
+            ("zero max entries", Box::new(|s| s.max_entries = Some(0))),
+            (
+                "newline in secret",
+                Box::new(|s| s.credentials.secret_access_key = "a\nb".to_owned()),
+            ),
+            (
+                "empty access key",
+                Box::new(|s| s.credentials.access_key_id.clear()),
+            ),
+            (
+                "bad acl",
+                Box::new(|s| s.acl = Some("pri\nvate".to_owned())),
+            ),
+            (
+                "empty storage class",
+                Box::new(|s| s.storage_class = Some(String::new())),
+            ),
+        ];
+        for (name, change) in cases {
+            let mut s = settings();
+            change(&mut s);
+            let result = Config::new(s);
+            assert!(
+                matches!(result, Err(Error::InvalidConfig(_))),
+                "{name}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_and_debug_never_show_secrets() {
+        let mut s = settings();
+        s.credentials.secret_access_key = "zzq\nqzz".to_owned();
+        let error = Config::new(s).unwrap_err().to_string();
+        assert!(!error.contains("zzq") && !error.contains("qzz"), "{error}");
+        let config = Config::new(settings()).unwrap();
+        let debug = format!("{config:?}");
+        assert!(debug.contains("AKIDEXAMPLE"));
+        assert!(!debug.contains("EXAMPLEKEY"), "{debug}");
+        assert!(!debug.contains("token-secret"), "{debug}");
+    }
+
+    #[test]
+    fn an_empty_acl_sends_none() {
+        let mut s = settings();
+        s.acl = Some(String::new());
+        assert_eq!(Config::new(s).unwrap().acl, None);
+    }
+}

@@ -1,0 +1,30 @@
+//! The crate's error: each variant is something a caller can act on.
+
+/// Why a cache operation failed. A miss is never an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The configuration cannot work.
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
+    /// The arguments cannot be served (incr of a missing or non-integer entry, overflow).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The server refused the credentials, the signature, or the permission.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    /// The bucket does not exist.
+    #[error("no such bucket: {0}")]
+    NoSuchBucket(String),
+    /// The endpoint could not be reached or kept failing; retrying later may work.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A value or stored object exceeds the size limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// Anything else, with the server's code and message.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The crate's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

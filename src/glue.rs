@@ -1,0 +1,137 @@
+//! The component's exports: wit-bindgen bindings mapped onto [`Cache`].
+
+use crate::cache::Cache;
+use crate::config::{Config, Credentials, Settings};
+use crate::entry::Ttl;
+use crate::error::Error;
+use crate::wasi_http::WasiHttp;
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "component",
+});
+
+use exports::s3cache::cache::cache as wit;
+
+struct Component;
+
+impl wit::Guest for Component {
+    type Store = Store;
+}
+
+/// The `store` resource.
+pub struct Store {
+    cache: Cache<WasiHttp>,
+}
+
+impl wit::GuestStore for Store {
+    fn open(config: wit::Config) -> Result<wit::Store, wit::Error> {
+        let settings = Settings {
+            bucket: config.bucket,
+            region: config.region,
+            endpoint: config.endpoint,
+            path_style: config.path_style,
+            credentials: Credentials {
+                access_key_id: config.credentials.access_key_id,
+                secret_access_key: config.credentials.secret_access_key,
+                session_token: config.credentials.session_token,
+            },
+            location: config.location,
+            key_prefix: config.key_prefix,
+            version: config.version,
+            default_lifetime: match config.default_ttl {
+                wit::Ttl::Default => None,
+                wit::Ttl::Never => Some(None),
+                wit::Ttl::Seconds(seconds) => Some(Some(seconds)),
+            },
+            max_entries: config.max_entries,
+            cull_frequency: config.cull_frequency,
+            compress_above: config.compression.map(|compression| match compression {
+                wit::Compression::Off => None,
+                wit::Compression::Above(bytes) => Some(bytes),
+            }),
+            max_value_bytes: config.max_value_bytes,
+            acl: config.acl,
+            storage_class: config.storage_class,
+            create_bucket: config.create_bucket,
+        };
+        let config = Config::new(settings).map_err(to_wit)?;
+        Ok(wit::Store::new(Store {
+            cache: Cache::new(config, WasiHttp),
+        }))
+    }
+
+    fn get(&self, key: String) -> Result<Option<Vec<u8>>, wit::Error> {
+        self.cache.get(&key).map_err(to_wit)
+    }
+
+    fn set(&self, key: String, value: Vec<u8>, ttl: wit::Ttl) -> Result<(), wit::Error> {
+        self.cache.set(&key, &value, ttl_from(ttl)).map_err(to_wit)
+    }
+
+    fn add(&self, key: String, value: Vec<u8>, ttl: wit::Ttl) -> Result<bool, wit::Error> {
+        self.cache.add(&key, &value, ttl_from(ttl)).map_err(to_wit)
+    }
+
+    fn touch(&self, key: String, ttl: wit::Ttl) -> Result<bool, wit::Error> {
+        self.cache.touch(&key, ttl_from(ttl)).map_err(to_wit)
+    }
+
+    fn delete(&self, key: String) -> Result<bool, wit::Error> {
+        self.cache.delete(&key).map_err(to_wit)
+    }
+
+    fn has_key(&self, key: String) -> Result<bool, wit::Error> {
+        self.cache.has_key(&key).map_err(to_wit)
+    }
+
+    fn incr(&self, key: String, delta: i64) -> Result<i64, wit::Error> {
+        self.cache.incr(&key, delta).map_err(to_wit)
+    }
+
+    fn decr(&self, key: String, delta: i64) -> Result<i64, wit::Error> {
+        self.cache.decr(&key, delta).map_err(to_wit)
+    }
+
+    fn get_many(&self, keys: Vec<String>) -> Result<Vec<(String, Vec<u8>)>, wit::Error> {
+        self.cache.get_many(&keys).map_err(to_wit)
+    }
+
+    fn set_many(
+        &self,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl: wit::Ttl,
+    ) -> Result<Vec<String>, wit::Error> {
+        self.cache.set_many(&entries, ttl_from(ttl)).map_err(to_wit)
+    }
+
+    fn delete_many(&self, keys: Vec<String>) -> Result<(), wit::Error> {
+        self.cache.delete_many(&keys).map_err(to_wit)
+    }
+
+    fn clear(&self) -> Result<(), wit::Error> {
+        self.cache.clear().map_err(to_wit)
+    }
+}
+
+fn ttl_from(ttl: wit::Ttl) -> Ttl {
+    match ttl {
+        wit::Ttl::Default => Ttl::Default,
+        wit::Ttl::Never => Ttl::Never,
+        wit::Ttl::Seconds(seconds) => Ttl::Seconds(seconds),
+    }
+}
+
+fn to_wit(error: Error) -> wit::Error {
+    match error {
+        Error::InvalidConfig(message) => wit::Error::InvalidConfig(message),
+        Error::InvalidInput(message) => wit::Error::InvalidInput(message),
+        Error::AccessDenied(message) => wit::Error::AccessDenied(message),
+        Error::NoSuchBucket(message) => wit::Error::NoSuchBucket(message),
+        Error::Unavailable(message) => wit::Error::Unavailable(message),
+        Error::TooLarge(message) => wit::Error::TooLarge(message),
+        Error::Other(message) => wit::Error::Other(message),
+    }
+}
+
+export!(Component);

@@ -1,0 +1,97 @@
+//! Entry names: where a cache key lives in the bucket.
+
+use sha1::{Digest, Sha1};
+
+/// Length of the hex digest that names an entry.
+const DIGEST_HEX_LEN: usize = 40;
+
+/// The object name of `key`: `{location}/{sha1_hex("{key_prefix}:{version}:{key}")}`, or the bare
+/// digest when the location is empty (django-s3-cache's layout).
+pub fn object_name(location: &str, key_prefix: &str, version: i64, key: &str) -> String {
+    let digest = Sha1::digest(format!("{key_prefix}:{version}:{key}").as_bytes());
+    format!("{}{}", list_prefix(location), hex::encode(digest))
+}
+
+/// The listing prefix that covers every entry under `location`.
+pub fn list_prefix(location: &str) -> String {
+    if location.is_empty() {
+        String::new()
+    } else {
+        format!("{location}/")
+    }
+}
+
+/// Whether `name` is an entry name under `location`: the prefix followed by exactly one lowercase
+/// sha1 hex digest. `clear` and culling touch only such names.
+pub fn is_entry_name(location: &str, name: &str) -> bool {
+    name.strip_prefix(&list_prefix(location))
+        .is_some_and(|digest| {
+            digest.len() == DIGEST_HEX_LEN
+                && digest
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+/// Normalises a configured location: no leading or trailing slashes.
+pub fn normalize_location(location: &str) -> String {
+    location.trim_matches('/').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_vector_without_location() {
+        assert_eq!(
+            object_name("", "", 1, "foo"),
+            "41abad59de56c461effa1ae72941fbf2598ff6a2"
+        );
+    }
+
+    #[test]
+    fn location_prefix_and_version_change_the_name() {
+        let plain = object_name("", "", 1, "foo");
+        assert_eq!(object_name("cache", "", 1, "foo"), format!("cache/{plain}"));
+        assert_ne!(object_name("", "app", 1, "foo"), plain);
+        assert_ne!(object_name("", "", 2, "foo"), plain);
+        // `printf 'app:2:foo' | sha1sum`
+        assert_eq!(
+            object_name("a/b", "app", 2, "foo"),
+            "a/b/0e901c4a409f382f8523c5ac7920f8fa973f7054"
+        );
+    }
+
+    #[test]
+    fn unicode_and_long_keys_hash_to_fixed_length_names() {
+        let long = "k".repeat(5000);
+        for key in ["ключ", "🦀 crab", long.as_str(), ""] {
+            let name = object_name("loc", "", 1, key);
+            assert!(is_entry_name("loc", &name), "{name}");
+        }
+    }
+
+    #[test]
+    fn entry_names_are_recognised_exactly() {
+        let name = object_name("loc", "", 1, "foo");
+        assert!(is_entry_name("loc", &name));
+        assert!(!is_entry_name("", &name), "nested under a location");
+        assert!(!is_entry_name("loc", "loc/readme.txt"));
+        assert!(!is_entry_name("loc", &name.to_uppercase()));
+        assert!(!is_entry_name("loc", &format!("{name}0")));
+        assert!(!is_entry_name("lo", &name));
+        assert!(is_entry_name(
+            "",
+            "41abad59de56c461effa1ae72941fbf2598ff6a2"
+        ));
+    }
+
+    #[test]
+    fn locations_lose_outer_slashes() {
+        assert_eq!(normalize_location("/a/b/"), "a/b");
+        assert_eq!(normalize_location(""), "");
+        assert_eq!(list_prefix(""), "");
+        assert_eq!(list_prefix("a"), "a/");
+    }
+}

@@ -1,0 +1,24 @@
+//! s3cache: a key/value cache whose entries live in Amazon S3 (or any S3-compatible store),
+//! with the semantics of Django's cache API, built as a WebAssembly component.
+//!
+//! The pure modules (key naming, the entry codec, culling, S3 request building, signing and
+//! response parsing, configuration) compile and test natively. [`cache`] runs the operations
+//! over a [`transport::Transport`]; on wasm32 the `wasi_http` module implements it over
+//! `wasi:http/outgoing-handler` and `glue` exports the `s3cache:cache` WIT interface.
+
+#![deny(unsafe_code)]
+
+pub mod cache;
+pub mod config;
+pub mod cull;
+pub mod entry;
+pub mod error;
+pub mod key;
+pub mod s3;
+pub mod transport;
+
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code, reason = "wit-bindgen's generated exports")]
+mod glue;
+#[cfg(target_arch = "wasm32")]
+mod wasi_http;

@@ -1,0 +1,427 @@
+//! S3 REST requests and responses as plain data: building, signing, and reading them.
+
+pub mod sign;
+pub mod xml;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use md5::{Digest, Md5};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::config::Endpoint;
+use crate::error::Error;
+
+/// Characters left as they are in a URI component, per SigV4's canonical encoding.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// The same, keeping `/` so object names keep their "directories".
+const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
+
+/// The most keys one DeleteObjects request may name.
+pub const DELETE_BATCH: usize = 1000;
+/// The metadata header that carries an entry's expiry, so HEAD can answer has-key.
+pub const EXPIRES_HEADER: &str = "x-amz-meta-s3cache-expires";
+/// Room for S3 XML replies (listings of 1000 keys are about 300 KB).
+const XML_REPLY_LIMIT: usize = 8 << 20;
+
+/// An HTTP request to S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// GET, PUT, HEAD, DELETE or POST.
+    pub method: &'static str,
+    /// Absolute URL, percent-encoded.
+    pub url: String,
+    /// Header names in lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body; empty for most requests.
+    pub body: Vec<u8>,
+    /// The largest response body the caller accepts.
+    pub max_response_body: usize,
+}
+
+/// An HTTP response from S3 (any status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header names in lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The whole body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// A precondition on a PUT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Write unconditionally.
+    None,
+    /// Write only if no object exists (`If-None-Match: *`).
+    Absent,
+    /// Write only if the object still has this ETag (`If-Match`).
+    Matches(String),
+}
+
+/// Options of an object write.
+#[derive(Debug, Clone, Copy)]
+pub struct PutOptions<'a> {
+    /// Canned ACL.
+    pub acl: Option<&'a str>,
+    /// Storage class.
+    pub storage_class: Option<&'a str>,
+}
+
+/// Builds requests for one bucket.
+#[derive(Debug, Clone)]
+pub struct Bucket<'a> {
+    /// Where the bucket is.
+    pub endpoint: &'a Endpoint,
+}
+
+impl Bucket<'_> {
+    /// GetObject.
+    pub fn get_object(&self, name: &str, max_response_body: usize) -> Request {
+        self.request("GET", self.object_url(name), max_response_body)
+    }
+
+    /// HeadObject.
+    pub fn head_object(&self, name: &str) -> Request {
+        self.request("HEAD", self.object_url(name), 0)
+    }
+
+    /// DeleteObject.
+    pub fn delete_object(&self, name: &str) -> Request {
+        self.request("DELETE", self.object_url(name), XML_REPLY_LIMIT)
+    }
+
+    /// PutObject of an encoded entry, with its expiry as metadata.
+    pub fn put_object(
+        &self,
+        name: &str,
+        body: Vec<u8>,
+        expires: &str,
+        condition: &Condition,
+        options: PutOptions<'_>,
+    ) -> Request {
+        let mut request = self.request("PUT", self.object_url(name), XML_REPLY_LIMIT);
+        request.header("content-type", "application/octet-stream");
+        request.header(EXPIRES_HEADER, expires);
+        match condition {
+            Condition::None => {}
+            Condition::Absent => request.header("if-none-match", "*"),
+            Condition::Matches(etag) => request.header("if-match", etag),
+        }
+        if let Some(acl) = options.acl {
+            request.header("x-amz-acl", acl);
+        }
+        if let Some(class) = options.storage_class {
+            request.header("x-amz-storage-class", class);
+        }
+        request.set_body(body);
+        request
+    }
+
+    /// ListObjectsV2 of one page of names directly under `prefix`.
+    pub fn list_objects(&self, prefix: &str, continuation: Option<&str>) -> Request {
+        let mut query = vec![
+            ("delimiter", "/"),
+            ("list-type", "2"),
+            ("max-keys", "1000"),
+            ("prefix", prefix),
+        ];
+        if let Some(token) = continuation {
+            query.push(("continuation-token", token));
+        }
+        query.sort();
+        let query = query
+            .iter()
+            .map(|(name, value)| format!("{name}={}", utf8_percent_encode(value, UNRESERVED)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.request("GET", self.endpoint.url("", &query), XML_REPLY_LIMIT)
+    }
+
+    /// DeleteObjects of up to [`DELETE_BATCH`] names, in quiet mode (only failures reported).
+    pub fn delete_objects(&self, names: &[&str]) -> Request {
+        let body = xml::delete_request(names).into_bytes();
+        let mut request = self.request("POST", self.endpoint.url("", "delete="), XML_REPLY_LIMIT);
+        request.header("content-md5", &BASE64.encode(Md5::digest(&body)));
+        request.header("content-type", "application/xml");
+        request.set_body(body);
+        request
+    }
+
+    /// CreateBucket, with a location constraint outside us-east-1.
+    pub fn create_bucket(&self, region: &str, acl: Option<&str>) -> Request {
+        let mut request = self.request("PUT", self.endpoint.url("", ""), XML_REPLY_LIMIT);
+        if let Some(acl) = acl {
+            request.header("x-amz-acl", acl);
+        }
+        let body = if region == "us-east-1" {
+            Vec::new()
+        } else {
+            xml::create_bucket_configuration(region).into_bytes()
+        };
+        request.set_body(body);
+        request
+    }
+
+    fn object_url(&self, name: &str) -> String {
+        self.endpoint
+            .url(&utf8_percent_encode(name, PATH).to_string(), "")
+    }
+
+    fn request(&self, method: &'static str, url: String, max_response_body: usize) -> Request {
+        Request {
+            method,
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
+            max_response_body,
+        }
+    }
+}
+
+impl Request {
+    /// Adds a header.
+    pub fn header(&mut self, name: &str, value: &str) {
+        self.headers.push((name.to_owned(), value.to_owned()));
+    }
+
+    fn set_body(&mut self, body: Vec<u8>) {
+        self.header("content-length", &body.len().to_string());
+        self.body = body;
+    }
+}
+
+/// Whether a failed response is worth sending again: throttling, timeouts, server errors.
+pub fn is_retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// The error a non-success response means; `action` says what was attempted.
+pub fn error_for(action: &str, response: &Response) -> Error {
+    let reply = xml::parse_error(&response.body);
+    let (code, message) = match &reply {
+        Some(reply) => (reply.code.as_str(), reply.message.as_str()),
+        None => ("", ""),
+    };
+    let detail = match (code, message) {
+        ("", "") => format!("HTTP {}", response.status),
+        (code, "") => format!("HTTP {} {code}", response.status),
+        (code, message) => format!("HTTP {} {code}: {message}", response.status),
+    };
+    let what = format!("{action}: {detail}");
+    match (response.status, code) {
+        (_, "NoSuchBucket") => Error::NoSuchBucket(what),
+        (
+            301 | 307 | 400,
+            "PermanentRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "IllegalLocationConstraintException",
+        )
+        | (301, _) => {
+            let region = response
+                .header("x-amz-bucket-region")
+                .map(|region| format!(" (the bucket is in {region})"))
+                .unwrap_or_default();
+            Error::InvalidConfig(format!("{what}: wrong region or endpoint{region}"))
+        }
+        (401 | 403, _) => Error::AccessDenied(what),
+        (_, "EntityTooLarge") | (413, _) => Error::TooLarge(what),
+        (status, _) if is_retryable(status) => Error::Unavailable(what),
+        _ => Error::Other(what),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        Endpoint::resolve(Some("http://127.0.0.1:9000"), "us-east-1", "cache", None).unwrap()
+    }
+
+    #[test]
+    fn object_names_are_percent_encoded_but_keep_slashes() {
+        let endpoint = endpoint();
+        let bucket = Bucket {
+            endpoint: &endpoint,
+        };
+        let request = bucket.get_object("dir with space/ü/41ab", 10);
+        assert_eq!(
+            request.url,
+            "http://127.0.0.1:9000/cache/dir%20with%20space/%C3%BC/41ab"
+        );
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.max_response_body, 10);
+    }
+
+    #[test]
+    fn listing_query_is_sorted_and_encoded() {
+        let endpoint = endpoint();
+        let bucket = Bucket {
+            endpoint: &endpoint,
+        };
+        let request = bucket.list_objects("a b/", Some("tok/en="));
+        assert_eq!(
+            request.url,
+            "http://127.0.0.1:9000/cache/?continuation-token=tok%2Fen%3D&delimiter=%2F&list-type=2&max-keys=1000&prefix=a%20b%2F"
+        );
+    }
+
+    #[test]
+    fn puts_carry_conditions_acl_class_and_expiry() {
+        let endpoint = endpoint();
+        let bucket = Bucket {
+            endpoint: &endpoint,
+        };
+        let options = PutOptions {
+            acl: Some("private"),
+            storage_class: Some("REDUCED_REDUNDANCY"),
+        };
+        let request = bucket.put_object(
+            "k",
+            b"abc".to_vec(),
+            "never",
+            &Condition::Matches("\"e\"".into()),
+            options,
+        );
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("content-type", "application/octet-stream"),
+                ("x-amz-meta-s3cache-expires", "never"),
+                ("if-match", "\"e\""),
+                ("x-amz-acl", "private"),
+                ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+                ("content-length", "3"),
+            ]
+        );
+        let absent = bucket.put_object(
+            "k",
+            vec![],
+            "1",
+            &Condition::Absent,
+            PutOptions {
+                acl: None,
+                storage_class: None,
+            },
+        );
+        assert!(
+            absent
+                .headers
+                .contains(&("if-none-match".into(), "*".into()))
+        );
+        assert!(
+            absent
+                .headers
+                .contains(&("content-length".into(), "0".into()))
+        );
+    }
+
+    #[test]
+    fn delete_objects_has_md5_of_its_body() {
+        let endpoint = endpoint();
+        let bucket = Bucket {
+            endpoint: &endpoint,
+        };
+        let request = bucket.delete_objects(&["a", "b&c"]);
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.url, "http://127.0.0.1:9000/cache/?delete=");
+        let md5 = BASE64.encode(Md5::digest(&request.body));
+        assert!(request.headers.contains(&("content-md5".into(), md5)));
+        assert!(
+            String::from_utf8(request.body)
+                .unwrap()
+                .contains("<Key>b&amp;c</Key>")
+        );
+    }
+
+    #[test]
+    fn create_bucket_names_its_region_outside_us_east_1() {
+        let endpoint = endpoint();
+        let bucket = Bucket {
+            endpoint: &endpoint,
+        };
+        assert!(bucket.create_bucket("us-east-1", None).body.is_empty());
+        let body = String::from_utf8(bucket.create_bucket("eu-west-1", None).body).unwrap();
+        assert!(
+            body.contains("<LocationConstraint>eu-west-1</LocationConstraint>"),
+            "{body}"
+        );
+    }
+
+    fn reply(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn error_replies_map_to_actionable_variants() {
+        let xml = |code: &str| format!("<Error><Code>{code}</Code><Message>msg</Message></Error>");
+        assert_eq!(
+            error_for("get k", &reply(403, &xml("SignatureDoesNotMatch"))),
+            Error::AccessDenied("get k: HTTP 403 SignatureDoesNotMatch: msg".into())
+        );
+        assert!(matches!(
+            error_for("x", &reply(404, &xml("NoSuchBucket"))),
+            Error::NoSuchBucket(_)
+        ));
+        assert!(matches!(
+            error_for("x", &reply(503, &xml("SlowDown"))),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            error_for("x", &reply(500, "")),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            error_for("x", &reply(400, &xml("EntityTooLarge"))),
+            Error::TooLarge(_)
+        ));
+        assert!(matches!(
+            error_for("x", &reply(400, &xml("InvalidArgument"))),
+            Error::Other(_)
+        ));
+        assert_eq!(
+            error_for("x", &reply(418, "<html>")),
+            Error::Other("x: HTTP 418".into())
+        );
+        let mut moved = reply(301, "");
+        moved
+            .headers
+            .push(("x-amz-bucket-region".into(), "eu-west-2".into()));
+        assert_eq!(
+            error_for("x", &moved),
+            Error::InvalidConfig(
+                "x: HTTP 301: wrong region or endpoint (the bucket is in eu-west-2)".into()
+            )
+        );
+    }
+}
