@@ -87,21 +87,16 @@ impl<T: Transport> Cache<T> {
         let write = self.prepare(key, value, ttl)?;
         let mut condition = Condition::Absent;
         for _ in 0..CONDITIONAL_ROUNDS {
-            let response = self.put(&write, &condition)?;
-            if response.is_success() {
+            if self.put_if(&write, &condition)? {
                 self.cull_after(&write.name)?;
                 return Ok(true);
-            }
-            if !is_conflict(&response) {
-                return Err(error_for(&write.action, &response));
             }
             // Something is there: a live entry wins; an expired or foreign object is replaced
             // only if it is still the same object when we write.
             condition = match self.fetch(&write.name)? {
                 Found::Missing => Condition::Absent,
                 Found::Object(response) => {
-                    let expiry = entry::peek_expiry(&response.body);
-                    if expiry.is_some_and(|expiry| expiry.is_live(now_ms())) {
+                    if self.decode_live(&response.body).is_some() {
                         return Ok(false);
                     }
                     etag_condition(&response)
@@ -119,9 +114,9 @@ impl<T: Transport> Cache<T> {
                 return Ok(false);
             };
             let now = now_ms();
-            match entry::peek_expiry(&response.body) {
+            match entry::decode(&response.body, self.config.max_value_bytes) {
                 None => return Ok(false),
-                Some(expiry) if !expiry.is_live(now) => {
+                Some(found) if !found.expiry.is_live(now) => {
                     self.discard(&name);
                     return Ok(false);
                 }
@@ -138,12 +133,8 @@ impl<T: Transport> Cache<T> {
                 expiry,
             };
             let condition = etag_condition(&response);
-            let reply = self.put(&write, &condition)?;
-            if reply.is_success() {
+            if self.put_if(&write, &condition)? {
                 return Ok(true);
-            }
-            if !is_conflict(&reply) {
-                return Err(error_for(&write.action, &reply));
             }
         }
         Err(contention(&name))
@@ -198,7 +189,7 @@ impl<T: Transport> Cache<T> {
             };
             let current = std::str::from_utf8(&live.entry.value)
                 .ok()
-                .and_then(|text| text.parse::<i64>().ok())
+                .and_then(|text| text.trim_ascii().parse::<i64>().ok())
                 .ok_or_else(|| {
                     Error::InvalidInput(format!(
                         "the value of key {} is not a 64-bit decimal integer",
@@ -224,12 +215,8 @@ impl<T: Transport> Cache<T> {
                 expiry,
             };
             let condition = live.etag.map_or(Condition::None, Condition::Matches);
-            let reply = self.put(&write, &condition)?;
-            if reply.is_success() {
+            if self.put_if(&write, &condition)? {
                 return Ok(updated);
-            }
-            if !is_conflict(&reply) {
-                return Err(error_for(&write.action, &reply));
             }
         }
         Err(contention(&name))
@@ -282,6 +269,9 @@ impl<T: Transport> Cache<T> {
                 Ok(write) => writes.push((key, write)),
                 Err(_) => failed.push(key.clone()),
             }
+        }
+        if writes.is_empty() {
+            return Ok(failed);
         }
         let names: Vec<String> = writes.iter().map(|(_, write)| write.name.clone()).collect();
         let send = self.cull_before(&names)?;
@@ -382,11 +372,22 @@ impl<T: Transport> Cache<T> {
         Ok(response)
     }
 
+    /// A conditional PUT: true when written, false when the condition failed (someone else
+    /// wrote first).
+    fn put_if(&self, write: &Write, condition: &Condition) -> Result<bool> {
+        let response = self.put(write, condition)?;
+        if response.is_success() {
+            Ok(true)
+        } else if is_conflict(&response) {
+            Ok(false)
+        } else {
+            Err(error_for(&write.action, &response))
+        }
+    }
+
     fn create_bucket(&self) -> Result<()> {
         let action = format!("create bucket {}", self.config.bucket);
-        let request = self
-            .bucket()
-            .create_bucket(&self.config.region, self.config.acl.as_deref());
+        let request = self.bucket().create_bucket(&self.config.region);
         let response = self.send(&action, request)?;
         let code = parse_error(&response.body).map(|reply| reply.code);
         if response.is_success() || code.as_deref() == Some("BucketAlreadyOwnedByYou") {
@@ -515,6 +516,12 @@ impl<T: Transport> Cache<T> {
             entry,
             etag: response.header("etag").map(str::to_owned),
         }))
+    }
+
+    /// The entry in `body` if it decodes and is live.
+    fn decode_live(&self, body: &[u8]) -> Option<Entry> {
+        entry::decode(body, self.config.max_value_bytes)
+            .filter(|entry| entry.expiry.is_live(now_ms()))
     }
 
     fn classify(&self, action: &str, response: Response) -> Result<Found> {

@@ -20,8 +20,6 @@ pub const DEFAULT_CULL_FREQUENCY: u32 = 3;
 pub const DEFAULT_COMPRESS_ABOVE: u32 = 1024;
 /// The default largest value.
 pub const DEFAULT_MAX_VALUE_BYTES: u32 = 64 << 20;
-/// The canned ACL sent by default (django-s3-cache's DEFAULT_ACL).
-pub const DEFAULT_ACL: &str = "private";
 
 /// S3 credentials; `Debug` shows only the access key id.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,7 +74,7 @@ pub struct Settings {
     pub compress_above: Option<Option<u32>>,
     /// Largest value.
     pub max_value_bytes: Option<u32>,
-    /// Canned ACL; `Some("")` sends none.
+    /// Canned ACL; `None` sends none (objects are private).
     pub acl: Option<String>,
     /// Storage class.
     pub storage_class: Option<String>,
@@ -142,12 +140,10 @@ impl Config {
                 _ => {}
             }
         }
-        let acl = match settings.acl {
-            None => Some(DEFAULT_ACL.to_owned()),
-            Some(acl) if acl.is_empty() => None,
-            Some(acl) => Some(acl),
-        };
-        for (what, value) in [("acl", &acl), ("storage class", &settings.storage_class)] {
+        for (what, value) in [
+            ("acl", &settings.acl),
+            ("storage class", &settings.storage_class),
+        ] {
             if let Some(value) = value
                 && (value.is_empty() || !is_header_safe(value))
             {
@@ -186,7 +182,7 @@ impl Config {
                 .unwrap_or(Some(DEFAULT_COMPRESS_ABOVE))
                 .map(|n| n as usize),
             max_value_bytes: settings.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES) as usize,
-            acl,
+            acl: settings.acl,
             storage_class: settings.storage_class,
             create_bucket: settings.create_bucket,
         })
@@ -500,7 +496,7 @@ mod tests {
             }
         );
         assert_eq!(config.compress_above, Some(1024));
-        assert_eq!(config.acl.as_deref(), Some("private"));
+        assert_eq!(config.acl, None);
         assert_eq!(config.storage_class, None);
     }
 
@@ -529,6 +525,7 @@ mod tests {
                 "bad acl",
                 Box::new(|s| s.acl = Some("pri\nvate".to_owned())),
             ),
+            ("empty acl", Box::new(|s| s.acl = Some(String::new()))),
             (
                 "empty storage class",
                 Box::new(|s| s.storage_class = Some(String::new())),
@@ -556,12 +553,5 @@ mod tests {
         assert!(debug.contains("AKIDEXAMPLE"));
         assert!(!debug.contains("EXAMPLEKEY"), "{debug}");
         assert!(!debug.contains("token-secret"), "{debug}");
-    }
-
-    #[test]
-    fn an_empty_acl_sends_none() {
-        let mut s = settings();
-        s.acl = Some(String::new());
-        assert_eq!(Config::new(s).unwrap().acl, None);
     }
 }

@@ -15,8 +15,10 @@ use crate::s3::{Request, Response};
 use crate::transport::{Transport, TransportError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
-const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most bytes read of a non-2xx reply.
+const ERROR_REPLY_LIMIT: usize = 64 * 1024;
 /// Bytes asked of the host per read of a response body.
 const READ_CHUNK: u64 = 256 * 1024;
 
@@ -49,7 +51,10 @@ impl Transport for WasiHttp {
                 .collect();
             let ready: Vec<&_> = pollables.iter().collect();
             for position in poll::poll(&ready) {
-                let index = pending[position as usize];
+                // An index out of range would be a host bug; skipping it beats trapping.
+                let Some(&index) = pending.get(position as usize) else {
+                    continue;
+                };
                 if let Ok(future) = &started[index]
                     && let Some(outcome) = future.get()
                 {
@@ -171,11 +176,16 @@ fn receive(
     outcome: Result<Result<IncomingResponse, ErrorCode>, ()>,
     request: &Request,
 ) -> Result<Response, TransportError> {
-    let max_body = request.max_response_body;
     let incoming = outcome
         .map_err(|()| refused("the response was already taken".to_owned()))?
         .map_err(from_error_code)?;
     let status = incoming.status();
+    // Error replies are small XML documents whatever the request allowed for its object.
+    let max_body = if (200..300).contains(&status) {
+        request.max_response_body
+    } else {
+        ERROR_REPLY_LIMIT
+    };
     let headers: Vec<(String, String)> = incoming
         .headers()
         .entries()

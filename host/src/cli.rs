@@ -101,9 +101,9 @@ struct StoreArgs {
     #[arg(long, env = "S3CACHE_MAX_VALUE_BYTES", default_value_t = 64 << 20, global = true)]
     max_value_bytes: u32,
 
-    /// Canned ACL of written objects ("" sends none).
-    #[arg(long, env = "S3CACHE_ACL", default_value = "private", global = true)]
-    acl: String,
+    /// Canned ACL of written objects, e.g. private [default: none sent; objects are private].
+    #[arg(long, env = "S3CACHE_ACL", global = true)]
+    acl: Option<String>,
 
     /// Storage class of written objects, e.g. REDUCED_REDUNDANCY.
     #[arg(long, env = "S3CACHE_STORAGE_CLASS", global = true)]
@@ -129,6 +129,7 @@ enum Command {
     /// Store a value (VALUE absent or "-": read stdin).
     Set {
         key: String,
+        #[arg(allow_negative_numbers = true)]
         value: Option<OsString>,
         #[arg(long, default_value = "default", value_parser = parse_ttl, allow_negative_numbers = true)]
         ttl: Ttl,
@@ -136,6 +137,7 @@ enum Command {
     /// Store a value only if no live entry exists; exit 1 if one does.
     Add {
         key: String,
+        #[arg(allow_negative_numbers = true)]
         value: Option<OsString>,
         #[arg(long, default_value = "default", value_parser = parse_ttl, allow_negative_numbers = true)]
         ttl: Ttl,
@@ -445,7 +447,7 @@ impl StoreArgs {
                 Some(bytes) => Compression::Above(bytes),
             }),
             max_value_bytes: Some(self.max_value_bytes),
-            acl: Some(self.acl.clone()),
+            acl: self.acl.clone(),
             storage_class: self.storage_class.clone(),
             // The embedded server is ours: its bucket appears on first write.
             create_bucket: self.create_bucket || embedded,

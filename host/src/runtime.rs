@@ -2,8 +2,10 @@
 //! and the wasi:http hook that sends the component's requests over a pooled client.
 
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -36,6 +38,8 @@ pub use bindings::exports::s3cache::cache::cache::{
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("S3CACHE_COMPONENT_PATH"));
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// First-byte and between-bytes timeout when the component sets none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle keep-alive connections kept per host.
 const POOL_IDLE_PER_HOST: usize = 64;
 
@@ -279,22 +283,86 @@ impl WasiHttpHooks for PooledHooks {
         let client = self.client.clone();
         let first_byte = options
             .and_then(|options| options.first_byte_timeout)
-            .unwrap_or(Duration::from_secs(600));
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let between_bytes = options
+            .and_then(|options| options.between_bytes_timeout)
+            .unwrap_or(DEFAULT_TIMEOUT);
         Box::new(async move {
             let response = tokio::time::timeout(first_byte, client.request(request))
                 .await
                 .map_err(|_| HttpError::ConnectionReadTimeout)?
-                .map_err(|error| {
-                    if error.is_connect() {
-                        HttpError::ConnectionRefused
-                    } else {
-                        HttpError::HttpProtocolError
-                    }
-                })?;
-            let response = response.map(|body| body.map_err(HttpError::Hyper).boxed_unsync());
+                .map_err(|error| client_error(&error))?;
+            let response =
+                response.map(|body| IdleTimeoutBody::new(body, between_bytes).boxed_unsync());
             let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, done))
         })
+    }
+}
+
+/// The wasi:http error for a failed request, as precise as the client's error allows.
+fn client_error(error: &hyper_util::client::legacy::Error) -> HttpError {
+    let detail = format!("{:?}", error);
+    if detail.contains("dns error") {
+        HttpError::DnsError {
+            rcode: None,
+            info_code: None,
+        }
+    } else if detail.contains("TimedOut") || detail.contains("timed out") {
+        HttpError::ConnectionTimeout
+    } else if error.is_connect() {
+        HttpError::ConnectionRefused
+    } else {
+        HttpError::ConnectionTerminated
+    }
+}
+
+/// A response body that fails when no data arrives for `timeout`, so a server that stalls
+/// mid-body cannot hang the component.
+struct IdleTimeoutBody {
+    inner: hyper::body::Incoming,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimeoutBody {
+    fn new(inner: hyper::body::Incoming, timeout: Duration) -> IdleTimeoutBody {
+        IdleTimeoutBody {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl http_body::Body for IdleTimeoutBody {
+    type Data = bytes::Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.timeout;
+                this.deadline.as_mut().reset(next);
+                Poll::Ready(frame.map(|frame| frame.map_err(HttpError::Hyper)))
+            }
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -168,12 +168,9 @@ impl Bucket<'_> {
         request
     }
 
-    /// CreateBucket, with a location constraint outside us-east-1.
-    pub fn create_bucket(&self, region: &str, acl: Option<&str>) -> Request {
+    /// CreateBucket (private, S3's default), with a location constraint outside us-east-1.
+    pub fn create_bucket(&self, region: &str) -> Request {
         let mut request = self.request("PUT", self.endpoint.url("", ""), XML_REPLY_LIMIT);
-        if let Some(acl) = acl {
-            request.header("x-amz-acl", acl);
-        }
         let body = if region == "us-east-1" {
             Vec::new()
         } else {
@@ -244,6 +241,9 @@ pub fn error_for(action: &str, response: &Response) -> Error {
                 .unwrap_or_default();
             Error::InvalidConfig(format!("{what}: wrong region or endpoint{region}"))
         }
+        (_, "AccessControlListNotSupported") => Error::InvalidConfig(format!(
+            "{what}: the bucket has ACLs disabled; configure no ACL"
+        )),
         (401 | 403, _) => Error::AccessDenied(what),
         (_, "EntityTooLarge") | (413, _) => Error::TooLarge(what),
         (status, _) if is_retryable(status) => Error::Unavailable(what),
@@ -366,8 +366,8 @@ mod tests {
         let bucket = Bucket {
             endpoint: &endpoint,
         };
-        assert!(bucket.create_bucket("us-east-1", None).body.is_empty());
-        let body = String::from_utf8(bucket.create_bucket("eu-west-1", None).body).unwrap();
+        assert!(bucket.create_bucket("us-east-1").body.is_empty());
+        let body = String::from_utf8(bucket.create_bucket("eu-west-1").body).unwrap();
         assert!(
             body.contains("<LocationConstraint>eu-west-1</LocationConstraint>"),
             "{body}"

@@ -241,6 +241,50 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_replies_never_panic_the_parsers() {
+        let mut state = 0x9e37_79b9_u64;
+        let pieces = [
+            "<ListBucketResult>",
+            "</ListBucketResult>",
+            "<Contents>",
+            "</Contents>",
+            "<Key>",
+            "</Key>",
+            "<LastModified>",
+            "2024-01-01T00:00:00Z",
+            "</LastModified>",
+            "<IsTruncated>",
+            "true",
+            "</IsTruncated>",
+            "<Error>",
+            "<Code>",
+            "&amp;",
+            "&bogus;",
+            "<![CDATA[",
+            "]]>",
+            "<?xml version=\"1.0\"?>",
+            "\u{0}",
+            "\u{fffd}",
+            "<",
+            ">",
+            "x",
+        ];
+        for _ in 0..5_000 {
+            let mut text = String::new();
+            for _ in 0..(state % 12) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            let _ = parse_list(text.as_bytes());
+            let _ = parse_error(text.as_bytes());
+            let _ = parse_delete_failures(text.as_bytes());
+            state = state.wrapping_add(1);
+        }
+    }
+
+    #[test]
     fn error_replies_parse() {
         let body = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>gone</Message><Key>k</Key></Error>";
         assert_eq!(
