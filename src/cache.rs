@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::cull::Listed;
-use crate::entry::{self, Entry, Expiry, Ttl};
+use crate::entry::{self, Entry, Expiry, Ttl, Undecodable};
 use crate::error::{Error, Result};
 use crate::key::{is_entry_name, list_prefix, object_name};
 use crate::s3::sign::{Payload, Signer};
@@ -96,7 +96,8 @@ impl<T: Transport> Cache<T> {
             condition = match self.fetch(&write.name)? {
                 Found::Missing => Condition::Absent,
                 Found::Object(response) => {
-                    if self.decode_live(&response.body).is_some() {
+                    let found = self.decode(&write.name, &response.body)?;
+                    if found.is_some_and(|entry| entry.expiry.is_live(now_ms())) {
                         return Ok(false);
                     }
                     etag_condition(&response)
@@ -114,7 +115,7 @@ impl<T: Transport> Cache<T> {
                 return Ok(false);
             };
             let now = now_ms();
-            match entry::decode(&response.body, self.config.max_value_bytes) {
+            match self.decode(&name, &response.body)? {
                 None => return Ok(false),
                 Some(found) if !found.expiry.is_live(now) => {
                     self.discard(&name);
@@ -246,7 +247,7 @@ impl<T: Transport> Cache<T> {
             let action = format!("get {}", self.describe(name));
             let response = self.transport_result(&action, response)?;
             if let Found::Object(response) = self.classify(&action, response)? {
-                match entry::decode(&response.body, self.config.max_value_bytes) {
+                match self.decode(name, &response.body)? {
                     Some(entry) if entry.expiry.is_live(now) => hits.push((key, entry.value)),
                     Some(_) => expired.push(name.as_str()),
                     None => {}
@@ -505,7 +506,7 @@ impl<T: Transport> Cache<T> {
         let Found::Object(response) = self.fetch(name)? else {
             return Ok(None);
         };
-        let Some(entry) = entry::decode(&response.body, self.config.max_value_bytes) else {
+        let Some(entry) = self.decode(name, &response.body)? else {
             return Ok(None);
         };
         if !entry.expiry.is_live(now_ms()) {
@@ -518,10 +519,18 @@ impl<T: Transport> Cache<T> {
         }))
     }
 
-    /// The entry in `body` if it decodes and is live.
-    fn decode_live(&self, body: &[u8]) -> Option<Entry> {
-        entry::decode(body, self.config.max_value_bytes)
-            .filter(|entry| entry.expiry.is_live(now_ms()))
+    /// The entry in `body`: `None` when the object is not an entry (a miss), an error when its
+    /// value is over the limit.
+    fn decode(&self, name: &str, body: &[u8]) -> Result<Option<Entry>> {
+        match entry::decode(body, self.config.max_value_bytes) {
+            Ok(entry) => Ok(Some(entry)),
+            Err(Undecodable::NotAnEntry) => Ok(None),
+            Err(Undecodable::TooLarge) => Err(Error::TooLarge(format!(
+                "{} holds a value over max-value-bytes ({})",
+                self.describe(name),
+                self.config.max_value_bytes
+            ))),
+        }
     }
 
     fn classify(&self, action: &str, response: Response) -> Result<Found> {

@@ -5,7 +5,7 @@
 //! (i64, 0 when the entry never expires) · payload (the value, raw or deflated).
 
 use miniz_oxide::deflate::compress_to_vec;
-use miniz_oxide::inflate::decompress_to_vec_with_limit;
+use miniz_oxide::inflate::{TINFLStatus, decompress_to_vec_with_limit};
 
 const MAGIC: [u8; 4] = *b"S3CE";
 const FORMAT_VERSION: u8 = 1;
@@ -104,19 +104,33 @@ pub fn encode(value: &[u8], expiry: Expiry, compress_above: Option<usize>) -> Ve
     [header(deflated, expiry).as_slice(), payload].concat()
 }
 
-/// Decodes an object's bytes. `None` when they are not an entry this code wrote (foreign,
-/// truncated, empty, an unknown format) or the value would exceed `max_value` bytes: such
-/// objects read as misses.
-pub fn decode(bytes: &[u8], max_value: usize) -> Option<Entry> {
-    let (expiry, flags, payload) = parse_header(bytes)?;
+/// Why an object's bytes are not a usable entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecodable {
+    /// Not an entry this code wrote: foreign, truncated, empty, an unknown format, a broken
+    /// payload. Such objects read as misses.
+    NotAnEntry,
+    /// An entry whose value is longer than the reader's limit.
+    TooLarge,
+}
+
+/// Decodes an object's bytes, refusing values longer than `max_value` bytes.
+pub fn decode(bytes: &[u8], max_value: usize) -> Result<Entry, Undecodable> {
+    let (expiry, flags, payload) = parse_header(bytes).ok_or(Undecodable::NotAnEntry)?;
     let value = if flags & FLAG_DEFLATE != 0 {
-        decompress_to_vec_with_limit(payload, max_value).ok()?
+        decompress_to_vec_with_limit(payload, max_value).map_err(|error| {
+            if error.status == TINFLStatus::HasMoreOutput {
+                Undecodable::TooLarge
+            } else {
+                Undecodable::NotAnEntry
+            }
+        })?
     } else if payload.len() <= max_value {
         payload.to_vec()
     } else {
-        return None;
+        return Err(Undecodable::TooLarge);
     };
-    Some(Entry { expiry, value })
+    Ok(Entry { expiry, value })
 }
 
 /// The same entry with another expiry; the payload is kept as stored (no recompression).
@@ -183,7 +197,7 @@ mod tests {
         );
         assert_eq!(
             decode(&never, MAX),
-            Some(Entry {
+            Ok(Entry {
                 expiry: Expiry::Never,
                 value: vec![]
             })
@@ -226,18 +240,24 @@ mod tests {
     #[test]
     fn garbage_decodes_to_nothing() {
         let good = encode(b"value", Expiry::At(1), None);
-        assert_eq!(decode(b"", MAX), None);
-        assert_eq!(decode(&good[..HEADER_LEN - 1], MAX), None);
-        assert_eq!(decode(b"<html>not an entry</html>", MAX), None);
+        assert_eq!(decode(b"", MAX), Err(Undecodable::NotAnEntry));
+        assert_eq!(
+            decode(&good[..HEADER_LEN - 1], MAX),
+            Err(Undecodable::NotAnEntry)
+        );
+        assert_eq!(
+            decode(b"<html>not an entry</html>", MAX),
+            Err(Undecodable::NotAnEntry)
+        );
         let mut other_version = good.clone();
         other_version[4] = 2;
-        assert_eq!(decode(&other_version, MAX), None);
+        assert_eq!(decode(&other_version, MAX), Err(Undecodable::NotAnEntry));
         let mut unknown_flag = good.clone();
         unknown_flag[5] = 0b100;
-        assert_eq!(decode(&unknown_flag, MAX), None);
+        assert_eq!(decode(&unknown_flag, MAX), Err(Undecodable::NotAnEntry));
         let mut bad_deflate = good;
         bad_deflate[5] = FLAG_DEFLATE;
-        assert_eq!(decode(&bad_deflate, MAX), None);
+        assert_eq!(decode(&bad_deflate, MAX), Err(Undecodable::NotAnEntry));
     }
 
     #[test]
@@ -268,14 +288,17 @@ mod tests {
     }
 
     #[test]
-    fn values_over_the_limit_decode_to_nothing() {
+    fn values_over_the_limit_are_too_large_raw_or_deflated() {
         let value = vec![b'a'; 5000];
         assert_eq!(
             decode(&encode(&value, Expiry::Never, Some(1024)), 4999),
-            None
+            Err(Undecodable::TooLarge)
         );
-        assert_eq!(decode(&encode(&value, Expiry::Never, None), 4999), None);
-        assert!(decode(&encode(&value, Expiry::Never, Some(1024)), 5000).is_some());
+        assert_eq!(
+            decode(&encode(&value, Expiry::Never, None), 4999),
+            Err(Undecodable::TooLarge)
+        );
+        assert!(decode(&encode(&value, Expiry::Never, Some(1024)), 5000).is_ok());
     }
 
     #[test]

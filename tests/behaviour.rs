@@ -297,6 +297,28 @@ fn values_over_the_limit_are_refused_before_anything_is_sent() {
         .expect(0);
     let run = cli.run(&["get", "huge"]).expect(2);
     assert!(run.stderr.contains("too large"), "{}", run.stderr);
+    // The same when the stored object is small but inflates past the limit.
+    generous
+        .run_with_stdin(&["set", "inflates"], &[b'z'; 5000])
+        .expect(0);
+    assert!(
+        std::fs::metadata(s3.object_path(&entry_name("x", "inflates")))
+            .expect("stored")
+            .len()
+            < 1000
+    );
+    for args in [
+        &["get", "inflates"][..],
+        &["touch", "inflates"],
+        &["get-many", "inflates"],
+    ] {
+        let run = cli.run(args).expect(2);
+        assert!(
+            run.stderr.contains("over max-value-bytes"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

@@ -2,25 +2,18 @@
 
 mod common;
 
-use wit_component::DecodedWasm;
+use wasmtime::Engine;
+use wasmtime::component::Component;
 
 #[test]
 fn exports_the_cache_and_imports_only_wasi() {
-    let bytes = std::fs::read(common::component_path()).expect("the component was built");
-    let DecodedWasm::Component(resolve, world) =
-        wit_component::decode(&bytes).expect("a component")
-    else {
-        panic!("a component, not a WIT package");
-    };
-    let world = &resolve.worlds[world];
-    let names = |items: &wit_parser::IndexMap<wit_parser::WorldKey, wit_parser::WorldItem>| {
-        items
-            .keys()
-            .map(|key| resolve.name_world_key(key))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(names(&world.exports), ["s3cache:cache/cache@0.1.0"]);
-    let imports = names(&world.imports);
+    let engine = Engine::default();
+    let component = Component::from_file(&engine, common::component_path())
+        .expect("the built component compiles");
+    let shape = component.component_type();
+    let exports: Vec<&str> = shape.exports(&engine).map(|(name, _)| name).collect();
+    assert_eq!(exports, ["s3cache:cache/cache@0.1.0"]);
+    let imports: Vec<&str> = shape.imports(&engine).map(|(name, _)| name).collect();
     assert!(
         imports
             .iter()
