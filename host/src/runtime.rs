@@ -76,7 +76,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             pre,
-            client: pooled_client()?,
+            client: pooled_client(),
             requests: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -209,7 +209,7 @@ fn compilation_cache() -> Option<wasmtime::Cache> {
     wasmtime::Cache::new(config).ok()
 }
 
-fn pooled_client() -> Result<PooledClient> {
+fn pooled_client() -> PooledClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -222,9 +222,9 @@ fn pooled_client() -> Result<PooledClient> {
         Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
     };
     let https = builder.https_or_http().enable_http1().wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
+    Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-        .build(https))
+        .build(https)
 }
 
 struct State {

@@ -69,6 +69,8 @@ impl Drop for S3Server {
 async fn accept_loop(listener: TcpListener, service: S3Service) {
     loop {
         let Ok((socket, _)) = listener.accept().await else {
+            // Out of file descriptors, say: back off rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
         };
         // Without it, keep-alive clients wait 25-40 ms per request on Nagle and delayed ACKs.

@@ -136,6 +136,18 @@ impl Run {
         );
         self
     }
+
+    /// Asserts an error exit (2) whose stderr mentions `needle`.
+    #[track_caller]
+    pub fn fails_with(self, needle: &str) -> Run {
+        let run = self.expect(2);
+        assert!(
+            run.stderr.contains(needle),
+            "{needle:?} in stderr: {}",
+            run.stderr
+        );
+        run
+    }
 }
 
 impl Cli {
