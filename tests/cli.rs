@@ -257,12 +257,7 @@ fn a_wrong_secret_is_access_denied_and_never_printed() {
         &["has", "k"],
         &["clear"],
     ] {
-        let run = cli.run(args).expect(2);
-        assert!(
-            run.stderr.contains("access denied"),
-            "{args:?}: {}",
-            run.stderr
-        );
+        let run = cli.run(args).fails_with("access denied");
         assert!(
             !run.stderr.contains(wrong) && !run.stderr.contains(SECRET_KEY),
             "{}",
@@ -340,12 +335,7 @@ fn garbage_replies_are_errors_not_traps() {
         &["incr", "k"],
         &["clear"],
     ] {
-        let run = cli.run(args).expect(2);
-        assert!(
-            run.stderr.contains("unavailable"),
-            "{args:?}: {}",
-            run.stderr
-        );
+        let run = cli.run(args).fails_with("unavailable");
         assert!(
             !run.stderr.contains("trap") && !run.stderr.contains("panicked"),
             "{}",

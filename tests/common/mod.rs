@@ -113,6 +113,8 @@ pub struct Cli {
 /// What a run printed and returned.
 #[derive(Debug)]
 pub struct Run {
+    /// The arguments it ran with, for failure messages.
+    pub args: Vec<String>,
     pub code: i32,
     pub stdout: Vec<u8>,
     pub stderr: String,
@@ -130,7 +132,8 @@ impl Run {
         assert_eq!(
             self.code,
             code,
-            "exit code; stdout: {:?}; stderr: {}",
+            "exit code of {:?}; stdout: {:?}; stderr: {}",
+            self.args,
             self.text(),
             self.stderr
         );
@@ -201,6 +204,13 @@ impl Cli {
         let output = child.wait_with_output().expect("s3cache runs");
         writer.join().expect("stdin writer");
         Run {
+            args: self
+                .args
+                .iter()
+                .map(String::as_str)
+                .chain(args.iter().copied())
+                .map(str::to_owned)
+                .collect(),
             code: output.status.code().unwrap_or(-1),
             stdout: output.stdout,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
