@@ -31,12 +31,12 @@ fn the_pinned_name_layout_holds_end_to_end() {
 fn entries_expire_and_expired_entries_are_deleted_when_read() {
     let s3 = S3::start();
     let cli = s3.cli("x");
-    cli.run(&["set", "short", "v", "--ttl", "1"]).expect(0);
+    cli.run(&["set", "short", "v", "--ttl", "2"]).expect(0);
     cli.run(&["set", "long", "v", "--ttl", "30"]).expect(0);
     cli.run(&["set", "forever", "v", "--ttl", "never"])
         .expect(0);
     assert_eq!(cli.run(&["get", "short"]).expect(0).stdout, b"v");
-    sleep(Duration::from_millis(2100));
+    sleep(Duration::from_millis(3100));
     assert!(
         s3.object_path(&entry_name("x", "short")).is_file(),
         "still stored until read"
@@ -54,9 +54,9 @@ fn entries_expire_and_expired_entries_are_deleted_when_read() {
 fn has_key_misses_expired_entries_and_deletes_them() {
     let s3 = S3::start();
     let cli = s3.cli("x");
-    cli.run(&["set", "k", "v", "--ttl", "1"]).expect(0);
+    cli.run(&["set", "k", "v", "--ttl", "2"]).expect(0);
     cli.run(&["has", "k"]).expect(0);
-    sleep(Duration::from_millis(1500));
+    sleep(Duration::from_millis(2500));
     cli.run(&["has", "k"]).expect(1);
     assert!(!s3.object_path(&entry_name("x", "k")).exists());
 }
@@ -78,9 +78,9 @@ fn zero_or_negative_ttl_stores_an_entry_that_is_already_expired() {
 fn add_replaces_an_expired_entry() {
     let s3 = S3::start();
     let cli = s3.cli("x");
-    cli.run(&["set", "k", "old", "--ttl", "1"]).expect(0);
+    cli.run(&["set", "k", "old", "--ttl", "2"]).expect(0);
     cli.run(&["add", "k", "blocked"]).expect(1);
-    sleep(Duration::from_millis(1500));
+    sleep(Duration::from_millis(2500));
     cli.run(&["add", "k", "new"]).expect(0);
     assert_eq!(cli.run(&["get", "k"]).expect(0).stdout, b"new");
 }
@@ -89,10 +89,10 @@ fn add_replaces_an_expired_entry() {
 fn touch_extends_a_live_entry_and_refuses_an_expired_one() {
     let s3 = S3::start();
     let cli = s3.cli("x");
-    cli.run(&["set", "kept", "v", "--ttl", "1"]).expect(0);
-    cli.run(&["set", "lost", "v", "--ttl", "1"]).expect(0);
+    cli.run(&["set", "kept", "v", "--ttl", "2"]).expect(0);
+    cli.run(&["set", "lost", "v", "--ttl", "2"]).expect(0);
     cli.run(&["touch", "kept", "--ttl", "30"]).expect(0);
-    sleep(Duration::from_millis(1500));
+    sleep(Duration::from_millis(2500));
     assert_eq!(cli.run(&["get", "kept"]).expect(0).stdout, b"v");
     cli.run(&["touch", "lost", "--ttl", "30"]).expect(1);
     cli.run(&["get", "lost"]).expect(1);
@@ -104,9 +104,9 @@ fn touch_extends_a_live_entry_and_refuses_an_expired_one() {
 fn incr_keeps_the_entry_expiry() {
     let s3 = S3::start();
     let cli = s3.cli("x");
-    cli.run(&["set", "n", "5", "--ttl", "2"]).expect(0);
+    cli.run(&["set", "n", "5", "--ttl", "3"]).expect(0);
     assert_eq!(cli.run(&["incr", "n"]).expect(0).text(), "6\n");
-    sleep(Duration::from_millis(2500));
+    sleep(Duration::from_millis(3500));
     cli.run(&["get", "n"]).expect(1);
     cli.run(&["incr", "n"]).expect(2);
 }
