@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::cull::Listed;
 use crate::entry::{self, Entry, Expiry, Ttl, Undecodable};
 use crate::error::{Error, Result};
-use crate::key::{is_entry_name, list_prefix, object_name};
+use crate::key::{is_entry_name, list_prefix};
 use crate::s3::sign::{Payload, Signer};
 use crate::s3::xml::{parse_delete_failures, parse_error, parse_list};
 use crate::s3::{
@@ -183,7 +183,7 @@ impl<T: Transport> Cache<T> {
         let name = self.name(key);
         for _ in 0..CONDITIONAL_ROUNDS {
             let Some(live) = self.read_live(&name)? else {
-                return Err(Error::InvalidInput(format!(
+                return Err(Error::NoSuchKey(format!(
                     "no entry for key {}",
                     show_key(key)
                 )));
@@ -192,7 +192,7 @@ impl<T: Transport> Cache<T> {
                 .ok()
                 .and_then(|text| text.trim_ascii().parse::<i64>().ok())
                 .ok_or_else(|| {
-                    Error::InvalidInput(format!(
+                    Error::NotAnInteger(format!(
                         "the value of key {} is not a 64-bit decimal integer",
                         show_key(key)
                     ))
@@ -305,12 +305,7 @@ impl<T: Transport> Cache<T> {
     }
 
     fn name(&self, key: &str) -> String {
-        object_name(
-            &self.config.location,
-            &self.config.key_prefix,
-            self.config.version,
-            key,
-        )
+        self.config.naming.object_name(key)
     }
 
     fn describe(&self, name: &str) -> String {
@@ -388,7 +383,9 @@ impl<T: Transport> Cache<T> {
 
     fn create_bucket(&self) -> Result<()> {
         let action = format!("create bucket {}", self.config.bucket);
-        let request = self.bucket().create_bucket(&self.config.region);
+        let request = self
+            .bucket()
+            .create_bucket(&self.config.region, self.config.bucket_acl.as_deref());
         let response = self.send(&action, request)?;
         let code = parse_error(&response.body).map(|reply| reply.code);
         if response.is_success() || code.as_deref() == Some("BucketAlreadyOwnedByYou") {
@@ -400,7 +397,7 @@ impl<T: Transport> Cache<T> {
 
     /// Lists every entry under the location (other names are skipped).
     fn list_entries(&self) -> Result<Vec<Listed>> {
-        let prefix = list_prefix(&self.config.location);
+        let prefix = list_prefix(&self.config.naming.location);
         let action = format!("list s3://{}/{prefix}", self.config.bucket);
         let mut entries = Vec::new();
         let mut continuation: Option<String> = None;
@@ -418,7 +415,7 @@ impl<T: Transport> Cache<T> {
             entries.extend(
                 page.objects
                     .into_iter()
-                    .filter(|listed| is_entry_name(&self.config.location, &listed.name)),
+                    .filter(|listed| is_entry_name(&self.config.naming.location, &listed.name)),
             );
             match page.continuation {
                 Some(token) if Some(&token) != continuation.as_ref() => continuation = Some(token),

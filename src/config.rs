@@ -8,10 +8,10 @@ use http::Uri;
 use crate::cull::CullPolicy;
 use crate::entry::DefaultLifetime;
 use crate::error::{Error, Result};
-use crate::key::normalize_location;
+use crate::key::{KeyScheme, Naming, normalize_location};
 
-/// Django's default timeout, in seconds.
-pub const DEFAULT_TTL_SECONDS: i64 = 300;
+/// Django's default timeout (300 s), in milliseconds.
+pub const DEFAULT_TTL_MILLIS: i64 = 300_000;
 /// Django's MAX_ENTRIES default.
 pub const DEFAULT_MAX_ENTRIES: u32 = 300;
 /// Django's CULL_FREQUENCY default.
@@ -64,7 +64,10 @@ pub struct Settings {
     pub key_prefix: String,
     /// Django VERSION.
     pub version: i64,
-    /// Lifetime for `Ttl::Default` writes: `Some(None)` is forever, `None` is 300 s.
+    /// Whether keys arrive made (hashed as given) or get the prefix and version here.
+    pub key_scheme: KeyScheme,
+    /// Lifetime in milliseconds of `Ttl::Default` writes: `Some(None)` is forever, `None` is
+    /// 300 s.
     pub default_lifetime: Option<DefaultLifetime>,
     /// Django MAX_ENTRIES.
     pub max_entries: Option<u32>,
@@ -76,6 +79,8 @@ pub struct Settings {
     pub max_value_bytes: Option<u32>,
     /// Canned ACL; `None` sends none (objects are private).
     pub acl: Option<String>,
+    /// Canned ACL of a bucket this store creates; `None` sends none (private).
+    pub bucket_acl: Option<String>,
     /// Storage class.
     pub storage_class: Option<String>,
     /// Create the bucket when it is missing.
@@ -93,12 +98,8 @@ pub struct Config {
     pub region: String,
     /// Credentials.
     pub credentials: Credentials,
-    /// Prefix under which entries live, without outer slashes.
-    pub location: String,
-    /// Django KEY_PREFIX.
-    pub key_prefix: String,
-    /// Django VERSION.
-    pub version: i64,
+    /// How keys become object names, and where they live.
+    pub naming: Naming,
     /// Lifetime of `Ttl::Default` writes.
     pub default_lifetime: DefaultLifetime,
     /// Culling.
@@ -109,6 +110,8 @@ pub struct Config {
     pub max_value_bytes: usize,
     /// `x-amz-acl` of writes.
     pub acl: Option<String>,
+    /// `x-amz-acl` of CreateBucket.
+    pub bucket_acl: Option<String>,
     /// `x-amz-storage-class` of writes.
     pub storage_class: Option<String>,
     /// Create the bucket when it is missing.
@@ -120,41 +123,48 @@ impl Config {
     pub fn new(settings: Settings) -> Result<Config> {
         validate_region(&settings.region)?;
         validate_bucket(&settings.bucket)?;
-        for (what, value) in [
-            ("access key id", Some(&settings.credentials.access_key_id)),
+        for (field, value) in [
             (
-                "secret access key",
+                "credentials.access-key-id",
+                Some(&settings.credentials.access_key_id),
+            ),
+            (
+                "credentials.secret-access-key",
                 Some(&settings.credentials.secret_access_key),
             ),
-            ("session token", settings.credentials.session_token.as_ref()),
+            (
+                "credentials.session-token",
+                settings.credentials.session_token.as_ref(),
+            ),
         ] {
+            // The values are secrets: the messages never show them.
             match value {
                 Some(value) if value.is_empty() => {
-                    return Err(invalid(format!("the {what} is empty")));
+                    return Err(invalid(field, "it is empty".to_owned()));
                 }
                 Some(value) if !is_header_safe(value) => {
-                    return Err(invalid(format!(
-                        "the {what} has characters not allowed in an HTTP header"
-                    )));
+                    return Err(invalid(
+                        field,
+                        "it has characters not allowed in an HTTP header".to_owned(),
+                    ));
                 }
                 _ => {}
             }
         }
-        for (what, value) in [
+        for (field, value) in [
             ("acl", &settings.acl),
-            ("storage class", &settings.storage_class),
+            ("bucket-acl", &settings.bucket_acl),
+            ("storage-class", &settings.storage_class),
         ] {
             if let Some(value) = value
                 && (value.is_empty() || !is_header_safe(value))
             {
-                return Err(invalid(format!(
-                    "the {what} {value:?} is not a valid value"
-                )));
+                return Err(invalid(field, format!("{value:?} is not a valid value")));
             }
         }
         let max_entries = settings.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES);
         if max_entries == 0 {
-            return Err(invalid("max-entries must be at least 1".to_owned()));
+            return Err(invalid("max-entries", "it must be at least 1".to_owned()));
         }
         let endpoint = Endpoint::resolve(
             settings.endpoint.as_deref(),
@@ -167,12 +177,15 @@ impl Config {
             endpoint,
             region: settings.region,
             credentials: settings.credentials,
-            location: normalize_location(&settings.location),
-            key_prefix: settings.key_prefix,
-            version: settings.version,
+            naming: Naming {
+                location: normalize_location(&settings.location),
+                key_prefix: settings.key_prefix,
+                version: settings.version,
+                scheme: settings.key_scheme,
+            },
             default_lifetime: settings
                 .default_lifetime
-                .unwrap_or(Some(DEFAULT_TTL_SECONDS)),
+                .unwrap_or(Some(DEFAULT_TTL_MILLIS)),
             cull: CullPolicy {
                 max_entries: max_entries as usize,
                 cull_frequency: settings.cull_frequency.unwrap_or(DEFAULT_CULL_FREQUENCY),
@@ -183,6 +196,7 @@ impl Config {
                 .map(|n| n as usize),
             max_value_bytes: settings.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES) as usize,
             acl: settings.acl,
+            bucket_acl: settings.bucket_acl,
             storage_class: settings.storage_class,
             create_bucket: settings.create_bucket,
         })
@@ -210,29 +224,33 @@ impl Endpoint {
     ) -> Result<Endpoint> {
         let aws = format!("https://s3.{region}.amazonaws.com");
         let url = endpoint.unwrap_or(&aws);
+        if url.contains('@') {
+            // user:password@ in a URL is a credential; never echo it.
+            return Err(invalid(
+                "endpoint",
+                "it must not carry credentials; use the credentials fields".to_owned(),
+            ));
+        }
         let uri: Uri = url
             .parse()
-            .map_err(|_| invalid(format!("the endpoint {url:?} is not a URL")))?;
+            .map_err(|_| invalid("endpoint", format!("{url:?} is not a URL")))?;
         let scheme = match uri.scheme_str() {
             Some(scheme @ ("http" | "https")) => scheme.to_owned(),
             _ => {
-                return Err(invalid(format!(
-                    "the endpoint {url:?} must start with http:// or https://"
-                )));
+                return Err(invalid(
+                    "endpoint",
+                    format!("{url:?} must start with http:// or https://"),
+                ));
             }
         };
         let authority = uri
             .authority()
-            .ok_or_else(|| invalid(format!("the endpoint {url:?} has no host")))?;
-        if authority.as_str().contains('@') {
-            return Err(invalid(
-                "the endpoint must not carry credentials; use the credentials fields".to_owned(),
-            ));
-        }
+            .ok_or_else(|| invalid("endpoint", format!("{url:?} has no host")))?;
         if uri.query().is_some() {
-            return Err(invalid(format!(
-                "the endpoint {url:?} must not have a query"
-            )));
+            return Err(invalid(
+                "endpoint",
+                format!("{url:?} must not have a query"),
+            ));
         }
         let host = authority.host();
         let default_port = if scheme == "https" { 443 } else { 80 };
@@ -250,9 +268,10 @@ impl Endpoint {
                 bucket_path: format!("{base_path}/{bucket}"),
             })
         } else if is_local && literal_host != "localhost" {
-            Err(invalid(format!(
-                "virtual-hosted addressing needs a DNS name, not the address {host}"
-            )))
+            Err(invalid(
+                "path-style",
+                format!("virtual-hosted addressing needs a DNS name, not the address {host}"),
+            ))
         } else {
             Ok(Endpoint {
                 scheme,
@@ -277,8 +296,10 @@ impl Endpoint {
     }
 }
 
-fn invalid(message: String) -> Error {
-    Error::InvalidConfig(message)
+/// An invalid-config error; its message starts with the WIT name of the field at fault, so a
+/// caller can name its own option for it.
+fn invalid(field: &str, message: String) -> Error {
+    Error::InvalidConfig(format!("{field}: {message}"))
 }
 
 fn is_header_safe(value: &str) -> bool {
@@ -293,9 +314,10 @@ fn validate_region(region: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "the region {region:?} must be lowercase letters, digits and hyphens, e.g. us-east-1"
-        )))
+        Err(invalid(
+            "region",
+            format!("{region:?} must be lowercase letters, digits and hyphens, e.g. us-east-1"),
+        ))
     }
 }
 
@@ -312,9 +334,10 @@ fn validate_bucket(bucket: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "the bucket name {bucket:?} is not valid: 3-63 lowercase letters, digits, dots and hyphens"
-        )))
+        Err(invalid(
+            "bucket",
+            format!("{bucket:?} is not valid: 3-63 lowercase letters, digits, dots and hyphens"),
+        ))
     }
 }
 
@@ -336,12 +359,14 @@ mod tests {
             location: "/a/b/".to_owned(),
             key_prefix: String::new(),
             version: 1,
+            key_scheme: KeyScheme::Prefixed,
             default_lifetime: None,
             max_entries: None,
             cull_frequency: None,
             compress_above: None,
             max_value_bytes: None,
             acl: None,
+            bucket_acl: None,
             storage_class: None,
             create_bucket: false,
         }
@@ -486,8 +511,8 @@ mod tests {
     #[test]
     fn defaults_follow_django() {
         let config = Config::new(settings()).unwrap();
-        assert_eq!(config.location, "a/b");
-        assert_eq!(config.default_lifetime, Some(300));
+        assert_eq!(config.naming.location, "a/b");
+        assert_eq!(config.default_lifetime, Some(300_000));
         assert_eq!(
             config.cull,
             CullPolicy {
@@ -503,42 +528,61 @@ mod tests {
     type SettingsChange = Box<dyn Fn(&mut Settings)>;
 
     #[test]
-    fn invalid_settings_are_rejected() {
+    fn invalid_settings_are_rejected_naming_the_field() {
         let cases: Vec<(&str, SettingsChange)> = vec![
-            ("empty bucket", Box::new(|s| s.bucket.clear())),
+            ("bucket", Box::new(|s| s.bucket.clear())),
+            ("bucket", Box::new(|s| s.bucket = "Cache".to_owned())),
+            ("bucket", Box::new(|s| s.bucket = "a/b".to_owned())),
+            ("region", Box::new(|s| s.region.clear())),
+            ("max-entries", Box::new(|s| s.max_entries = Some(0))),
             (
-                "uppercase bucket",
-                Box::new(|s| s.bucket = "Cache".to_owned()),
-            ),
-            ("slash in bucket", Box::new(|s| s.bucket = "a/b".to_owned())),
-            ("empty region", Box::new(|s| s.region.clear())),
-            ("zero max entries", Box::new(|s| s.max_entries = Some(0))),
-            (
-                "newline in secret",
+                "credentials.secret-access-key",
                 Box::new(|s| s.credentials.secret_access_key = "a\nb".to_owned()),
             ),
             (
-                "empty access key",
+                "credentials.access-key-id",
                 Box::new(|s| s.credentials.access_key_id.clear()),
             ),
             (
-                "bad acl",
-                Box::new(|s| s.acl = Some("pri\nvate".to_owned())),
+                "credentials.session-token",
+                Box::new(|s| s.credentials.session_token = Some(String::new())),
             ),
-            ("empty acl", Box::new(|s| s.acl = Some(String::new()))),
+            ("acl", Box::new(|s| s.acl = Some("pri\nvate".to_owned()))),
+            ("acl", Box::new(|s| s.acl = Some(String::new()))),
             (
-                "empty storage class",
+                "bucket-acl",
+                Box::new(|s| s.bucket_acl = Some(String::new())),
+            ),
+            (
+                "storage-class",
                 Box::new(|s| s.storage_class = Some(String::new())),
             ),
+            (
+                "endpoint",
+                Box::new(|s| s.endpoint = Some("ftp://host".to_owned())),
+            ),
+            (
+                "endpoint",
+                Box::new(|s| s.endpoint = Some("http://user:pw@host".to_owned())),
+            ),
+            (
+                "path-style",
+                Box::new(|s| {
+                    s.endpoint = Some("http://127.0.0.1:9000".to_owned());
+                    s.path_style = Some(false);
+                }),
+            ),
         ];
-        for (name, change) in cases {
+        for (field, change) in cases {
             let mut s = settings();
             change(&mut s);
-            let result = Config::new(s);
-            assert!(
-                matches!(result, Err(Error::InvalidConfig(_))),
-                "{name}: {result:?}"
-            );
+            match Config::new(s) {
+                Err(Error::InvalidConfig(message)) => assert!(
+                    message.starts_with(&format!("{field}: ")),
+                    "{field}: {message}"
+                ),
+                other => panic!("{field}: {other:?}"),
+            }
         }
     }
 
@@ -548,6 +592,10 @@ mod tests {
         s.credentials.secret_access_key = "zzq\nqzz".to_owned();
         let error = Config::new(s).unwrap_err().to_string();
         assert!(!error.contains("zzq") && !error.contains("qzz"), "{error}");
+        let mut s = settings();
+        s.endpoint = Some("http://user:zzqpw@host:9000".to_owned());
+        let error = Config::new(s).unwrap_err().to_string();
+        assert!(!error.contains("zzqpw"), "{error}");
         let config = Config::new(settings()).unwrap();
         let debug = format!("{config:?}");
         assert!(debug.contains("AKIDEXAMPLE"));

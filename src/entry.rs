@@ -61,23 +61,23 @@ pub enum Ttl {
     Default,
     /// Forever.
     Never,
-    /// This many seconds from now; zero or negative means already expired.
-    Seconds(i64),
+    /// This many milliseconds from now; zero or negative means already expired.
+    Millis(i64),
 }
 
-/// A store's default lifetime: `None` is forever.
+/// A store's default lifetime in milliseconds: `None` is forever.
 pub type DefaultLifetime = Option<i64>;
 
 /// The expiry of an entry written at `now_ms` with `ttl`.
 pub fn expiry_for(ttl: Ttl, default: DefaultLifetime, now_ms: i64) -> Expiry {
-    let seconds = match ttl {
+    let millis = match ttl {
         Ttl::Default => default,
         Ttl::Never => None,
-        Ttl::Seconds(seconds) => Some(seconds),
+        Ttl::Millis(millis) => Some(millis),
     };
-    match seconds {
+    match millis {
         None => Expiry::Never,
-        Some(seconds) => Expiry::At(now_ms.saturating_add(seconds.saturating_mul(1000))),
+        Some(millis) => Expiry::At(now_ms.saturating_add(millis)),
     }
 }
 
@@ -318,24 +318,25 @@ mod tests {
     fn ttl_arithmetic_follows_django() {
         let now = 1_000_000;
         assert_eq!(
-            expiry_for(Ttl::Default, Some(300), now),
+            expiry_for(Ttl::Default, Some(300_000), now),
             Expiry::At(1_300_000)
         );
         assert_eq!(expiry_for(Ttl::Default, None, now), Expiry::Never);
-        assert_eq!(expiry_for(Ttl::Never, Some(300), now), Expiry::Never);
+        assert_eq!(expiry_for(Ttl::Never, Some(300_000), now), Expiry::Never);
         assert_eq!(
-            expiry_for(Ttl::Seconds(2), None, now),
+            expiry_for(Ttl::Millis(2_000), None, now),
             Expiry::At(1_002_000)
         );
-        assert!(!expiry_for(Ttl::Seconds(0), None, now).is_live(now));
-        assert!(!expiry_for(Ttl::Seconds(-5), None, now).is_live(now));
-        assert!(expiry_for(Ttl::Seconds(1), None, now).is_live(now + 999));
-        assert!(!expiry_for(Ttl::Seconds(1), None, now).is_live(now + 1000));
+        assert!(!expiry_for(Ttl::Millis(0), None, now).is_live(now));
+        assert!(!expiry_for(Ttl::Millis(-5_000), None, now).is_live(now));
+        // Sub-second lifetimes, as Django's float timeouts give them.
+        assert!(expiry_for(Ttl::Millis(500), None, now).is_live(now + 499));
+        assert!(!expiry_for(Ttl::Millis(500), None, now).is_live(now + 500));
         assert_eq!(
-            expiry_for(Ttl::Seconds(i64::MAX), None, now),
+            expiry_for(Ttl::Millis(i64::MAX), None, now),
             Expiry::At(i64::MAX)
         );
-        assert!(!expiry_for(Ttl::Seconds(i64::MIN), None, now).is_live(now));
+        assert!(!expiry_for(Ttl::Millis(i64::MIN), None, now).is_live(now));
     }
 
     #[test]

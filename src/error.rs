@@ -6,9 +6,15 @@ pub enum Error {
     /// The configuration cannot work.
     #[error("invalid config: {0}")]
     InvalidConfig(String),
-    /// The arguments cannot be served (incr of a missing or non-integer entry, overflow).
+    /// The arguments cannot be served (an increment that overflows, a bad key).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// `incr`/`decr` found no live entry for the key.
+    #[error("no such key: {0}")]
+    NoSuchKey(String),
+    /// `incr`/`decr` found a value that is not a decimal 64-bit integer.
+    #[error("not an integer: {0}")]
+    NotAnInteger(String),
     /// The server refused the credentials, the signature, or the permission.
     #[error("access denied: {0}")]
     AccessDenied(String),

@@ -4,6 +4,7 @@ use crate::cache::Cache;
 use crate::config::{Config, Credentials, Settings};
 use crate::entry::Ttl;
 use crate::error::Error;
+use crate::key::KeyScheme;
 use crate::wasi_http::WasiHttp;
 
 wit_bindgen::generate!({
@@ -39,10 +40,14 @@ impl wit::GuestStore for Store {
             location: config.location,
             key_prefix: config.key_prefix,
             version: config.version,
-            default_lifetime: match config.default_ttl {
-                wit::Ttl::Default => None,
-                wit::Ttl::Never => Some(None),
-                wit::Ttl::Seconds(seconds) => Some(Some(seconds)),
+            key_scheme: match config.key_scheme {
+                None | Some(wit::KeyScheme::Prefixed) => KeyScheme::Prefixed,
+                Some(wit::KeyScheme::Made) => KeyScheme::Made,
+            },
+            default_lifetime: match ttl_from(config.default_ttl) {
+                Ttl::Default => None,
+                Ttl::Never => Some(None),
+                Ttl::Millis(millis) => Some(Some(millis)),
             },
             max_entries: config.max_entries,
             cull_frequency: config.cull_frequency,
@@ -52,6 +57,7 @@ impl wit::GuestStore for Store {
             }),
             max_value_bytes: config.max_value_bytes,
             acl: config.acl,
+            bucket_acl: config.bucket_acl,
             storage_class: config.storage_class,
             create_bucket: config.create_bucket,
         };
@@ -118,7 +124,8 @@ fn ttl_from(ttl: wit::Ttl) -> Ttl {
     match ttl {
         wit::Ttl::Default => Ttl::Default,
         wit::Ttl::Never => Ttl::Never,
-        wit::Ttl::Seconds(seconds) => Ttl::Seconds(seconds),
+        wit::Ttl::Seconds(seconds) => Ttl::Millis(seconds.saturating_mul(1000)),
+        wit::Ttl::Milliseconds(millis) => Ttl::Millis(millis),
     }
 }
 
@@ -126,6 +133,8 @@ fn to_wit(error: Error) -> wit::Error {
     match error {
         Error::InvalidConfig(message) => wit::Error::InvalidConfig(message),
         Error::InvalidInput(message) => wit::Error::InvalidInput(message),
+        Error::NoSuchKey(message) => wit::Error::NoSuchKey(message),
+        Error::NotAnInteger(message) => wit::Error::NotAnInteger(message),
         Error::AccessDenied(message) => wit::Error::AccessDenied(message),
         Error::NoSuchBucket(message) => wit::Error::NoSuchBucket(message),
         Error::Unavailable(message) => wit::Error::Unavailable(message),

@@ -5,10 +5,49 @@ use sha1::{Digest, Sha1};
 /// Length of the hex digest that names an entry.
 const DIGEST_HEX_LEN: usize = 40;
 
+/// How a cache key becomes the string that is hashed into its object name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyScheme {
+    /// `"{key_prefix}:{version}:{key}"`: Django's default key function, applied by the store.
+    #[default]
+    Prefixed,
+    /// The key as given: the caller has already made it (a Django backend applying its own
+    /// KEY_FUNCTION), so the key prefix and version are not used.
+    Made,
+}
+
+/// How a store names its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Naming {
+    /// Prefix under which entries live, without outer slashes.
+    pub location: String,
+    /// Django KEY_PREFIX.
+    pub key_prefix: String,
+    /// Django VERSION.
+    pub version: i64,
+    /// Whether keys arrive made or are made here.
+    pub scheme: KeyScheme,
+}
+
+impl Naming {
+    /// The object name of `key`.
+    pub fn object_name(&self, key: &str) -> String {
+        match self.scheme {
+            KeyScheme::Prefixed => object_name(&self.location, &self.key_prefix, self.version, key),
+            KeyScheme::Made => made_object_name(&self.location, key),
+        }
+    }
+}
+
 /// The object name of `key`: `{location}/{sha1_hex("{key_prefix}:{version}:{key}")}`, or the bare
 /// digest when the location is empty (django-s3-cache's layout).
 pub fn object_name(location: &str, key_prefix: &str, version: i64, key: &str) -> String {
-    let digest = Sha1::digest(format!("{key_prefix}:{version}:{key}").as_bytes());
+    made_object_name(location, &format!("{key_prefix}:{version}:{key}"))
+}
+
+/// The object name of a key its caller has already made: `{location}/{sha1_hex(made_key)}`.
+pub fn made_object_name(location: &str, made_key: &str) -> String {
+    let digest = Sha1::digest(made_key.as_bytes());
     format!("{}{}", list_prefix(location), hex::encode(digest))
 }
 
@@ -60,6 +99,34 @@ mod tests {
         assert_eq!(
             object_name("a/b", "app", 2, "foo"),
             "a/b/0e901c4a409f382f8523c5ac7920f8fa973f7054"
+        );
+    }
+
+    #[test]
+    fn made_keys_are_hashed_as_given() {
+        // Django's default key function makes "app:2:foo"; hashing it as is gives the same name.
+        assert_eq!(
+            made_object_name("a/b", "app:2:foo"),
+            object_name("a/b", "app", 2, "foo")
+        );
+        let naming = Naming {
+            location: "loc".to_owned(),
+            key_prefix: "ignored".to_owned(),
+            version: 9,
+            scheme: KeyScheme::Made,
+        };
+        // `printf 'custom-made-key' | sha1sum`
+        assert_eq!(
+            naming.object_name("custom-made-key"),
+            "loc/63c3704553be0980a7d5552c08573489a3a6cc86"
+        );
+        let prefixed = Naming {
+            scheme: KeyScheme::Prefixed,
+            ..naming
+        };
+        assert_eq!(
+            prefixed.object_name("foo"),
+            object_name("loc", "ignored", 9, "foo")
         );
     }
 

@@ -91,14 +91,14 @@ fn incr_on_a_missing_non_integer_or_overflowing_value_exits_2() {
     let cli = s3.cli("c");
     let missing = cli.run(&["incr", "nope"]).expect(2);
     assert!(
-        missing.stderr.contains("invalid input") && missing.stderr.contains("no entry"),
+        missing.stderr.contains("no such key") && missing.stderr.contains("no entry"),
         "{}",
         missing.stderr
     );
     cli.run(&["set", "word", "forty-two"]).expect(0);
     let word = cli
         .run(&["decr", "word"])
-        .fails_with("not a 64-bit decimal integer");
+        .fails_with("not an integer: the value of key \"word\" is not a 64-bit decimal integer");
     cli.run(&["set", "big", &i64::MAX.to_string()]).expect(0);
     let overflow = cli.run(&["incr", "big"]).fails_with("overflows");
     assert_eq!(
@@ -373,6 +373,22 @@ fn missing_credentials_and_bad_config_exit_2_with_one_line() {
     for run in [no_credentials, bad_bucket, bad_endpoint, zero] {
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     }
+}
+
+#[test]
+fn fractional_seconds_give_sub_second_lifetimes() {
+    let s3 = S3::start();
+    let cli = s3.cli("c");
+    cli.run(&["set", "brief", "v", "--ttl", "0.6"]).expect(0);
+    cli.run(&["set", "lasting", "v", "--ttl", "30.5"]).expect(0);
+    let short_default = cli.clone().arg("--default-timeout").arg("0.6");
+    short_default.run(&["set", "by-default", "v"]).expect(0);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    cli.run(&["get", "brief"]).expect(1);
+    cli.run(&["get", "by-default"]).expect(1);
+    cli.run(&["get", "lasting"]).expect(0);
+    cli.run(&["set", "k", "v", "--ttl", "NaN"])
+        .fails_with("NaN");
 }
 
 #[test]

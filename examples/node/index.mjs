@@ -72,10 +72,10 @@ check('has-key greeting', store.hasKey('greeting'), false);
 // A result's error arrives as a thrown ComponentError whose payload is the `error` variant.
 try {
   store.incr('missing', 1n);
-  check('incr missing throws', 'no error', 'invalid-input');
+  check('incr missing throws', 'no error', 'no-such-key');
 } catch (e) {
   if (e?.payload === undefined) throw e;
-  check('incr missing throws', e.payload.tag, 'invalid-input');
+  check('incr missing throws', e.payload.tag, 'no-such-key');
 }
 
 store[Symbol.dispose]();

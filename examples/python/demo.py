@@ -10,10 +10,11 @@ from wasmtime.component import Component, Linker, Record, Variant
 HERE = Path(__file__).resolve().parent
 DEFAULT_WASM = HERE / "../../target/component/wasm32-wasip2/component/s3cache.wasm"
 INTERFACE = "s3cache:cache/cache@0.1.0"
+DEFAULT_TTL = Variant("default")
 
 
 class CacheError(Exception):
-    """The component's `error` variant: `tag` is its case, e.g. "invalid-input"."""
+    """The component's `error` variant: `tag` is its case, e.g. "no-such-key"."""
 
     def __init__(self, tag, message):
         super().__init__(f"{tag}: {message}")
@@ -60,10 +61,10 @@ class Cache:
     def get(self, key):
         return self._method("get", key)
 
-    def set(self, key, value, ttl=Variant("default")):
+    def set(self, key, value, ttl=DEFAULT_TTL):
         self._method("set", key, value, ttl)
 
-    def add(self, key, value, ttl=Variant("default")):
+    def add(self, key, value, ttl=DEFAULT_TTL):
         return self._method("add", key, value, ttl)
 
     def delete(self, key):
@@ -101,8 +102,9 @@ def check(what, actual, expected):
         failures += 1
 
 
-def main():
-    config = record(
+def config():
+    """The store config: the endpoint and credentials from the environment."""
+    return record(
         bucket="s3cache",
         region="us-east-1",
         endpoint=os.environ.get("S3CACHE_ENDPOINT", "http://127.0.0.1:9000"),
@@ -116,6 +118,7 @@ def main():
         location="examples/python",
         key_prefix="",
         version=1,
+        key_scheme=None,
         default_ttl=Variant("seconds", 300),
         max_entries=None,
         cull_frequency=None,
@@ -124,12 +127,16 @@ def main():
         compression=Variant("none"),
         max_value_bytes=None,
         acl=None,
+        bucket_acl=None,
         storage_class=None,
         create_bucket=True,
     )
+
+
+def main():
     wasm = os.environ.get("S3CACHE_WASM", DEFAULT_WASM)
     try:
-        cache = Cache(str(wasm), config)
+        cache = Cache(str(wasm), config())
 
         # Start from a clean slate so that `add` and `incr` behave the same on every run.
         cache.delete_many(["greeting", "visits", "missing"])
@@ -143,17 +150,20 @@ def main():
         check("incr visits", cache.incr("visits"), 42)
         check("decr visits by 2", cache.decr("visits", 2), 40)
 
-        check("get-many", cache.get_many(["greeting", "visits", "missing"]),
-              [("greeting", b"hello"), ("visits", b"40")])
+        check(
+            "get-many",
+            cache.get_many(["greeting", "visits", "missing"]),
+            [("greeting", b"hello"), ("visits", b"40")],
+        )
 
         check("delete greeting", cache.delete("greeting"), True)
         check("has-key greeting", cache.has_key("greeting"), False)
 
         try:
             cache.incr("missing")
-            check("incr missing raises", "no error", "invalid-input")
+            check("incr missing raises", "no error", "no-such-key")
         except CacheError as e:
-            check("incr missing raises", e.tag, "invalid-input")
+            check("incr missing raises", e.tag, "no-such-key")
 
         cache.close()
     except CacheError as e:

@@ -73,7 +73,7 @@ struct StoreArgs {
 
     /// Lifetime of entries written with the default ttl: seconds or "never".
     #[arg(long, env = "S3CACHE_TIMEOUT", default_value = "300", value_parser = parse_lifetime, global = true)]
-    default_timeout: Lifetime,
+    default_timeout: Ttl,
 
     /// Django MAX_ENTRIES: writes cull when this many entries exist.
     #[arg(
@@ -104,6 +104,10 @@ struct StoreArgs {
     /// Canned ACL of written objects, e.g. private [default: none sent; objects are private].
     #[arg(long, env = "S3CACHE_ACL", global = true)]
     acl: Option<String>,
+
+    /// Canned ACL of a bucket that --create-bucket creates [default: none sent; private].
+    #[arg(long, env = "S3CACHE_BUCKET_ACL", global = true)]
+    bucket_acl: Option<String>,
 
     /// Storage class of written objects, e.g. REDUCED_REDUNDANCY.
     #[arg(long, env = "S3CACHE_STORAGE_CLASS", global = true)]
@@ -194,9 +198,6 @@ enum Command {
     /// Measure operation latency and HTTP requests per operation.
     Bench(bench::BenchArgs),
 }
-
-/// A default lifetime: `None` is forever.
-type Lifetime = Option<i64>;
 
 #[derive(Debug, Clone, Copy)]
 struct CompressionArg(Option<u32>);
@@ -436,10 +437,8 @@ impl StoreArgs {
             location: self.location.clone(),
             key_prefix: self.key_prefix.clone(),
             version: self.key_version,
-            default_ttl: match self.default_timeout {
-                None => Ttl::Never,
-                Some(seconds) => Ttl::Seconds(seconds),
-            },
+            key_scheme: None,
+            default_ttl: self.default_timeout,
             max_entries: Some(self.max_entries),
             cull_frequency: Some(self.cull_frequency),
             compression: Some(match self.compress_above.0 {
@@ -448,6 +447,7 @@ impl StoreArgs {
             }),
             max_value_bytes: Some(self.max_value_bytes),
             acl: self.acl.clone(),
+            bucket_acl: self.bucket_acl.clone(),
             storage_class: self.storage_class.clone(),
             // The embedded server is ours: its bucket appears on first write.
             create_bucket: self.create_bucket || embedded,
@@ -480,21 +480,24 @@ fn random_token(bytes: usize) -> Result<String> {
 fn parse_ttl(text: &str) -> Result<Ttl, String> {
     match text {
         "default" => Ok(Ttl::Default),
-        "never" => Ok(Ttl::Never),
-        seconds => seconds
-            .parse()
-            .map(Ttl::Seconds)
-            .map_err(|_| format!("{seconds:?} is not seconds, \"never\" or \"default\"")),
+        lifetime => parse_lifetime(lifetime)
+            .map_err(|_| format!("{lifetime:?} is not seconds, \"never\" or \"default\"")),
     }
 }
 
-fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
-    match text {
-        "never" => Ok(None),
-        seconds => seconds
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{seconds:?} is not seconds or \"never\"")),
+/// "never", whole seconds, or seconds with a fraction (sub-second lifetimes).
+fn parse_lifetime(text: &str) -> Result<Ttl, String> {
+    if text == "never" {
+        return Ok(Ttl::Never);
+    }
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(Ttl::Seconds(seconds));
+    }
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() => {
+            Ok(Ttl::Milliseconds((seconds * 1000.0).ceil() as i64))
+        }
+        _ => Err(format!("{text:?} is not seconds or \"never\"")),
     }
 }
 

@@ -31,7 +31,7 @@ mod bindings {
 }
 
 pub use bindings::exports::s3cache::cache::cache::{
-    Compression, Config, Credentials, Error as CacheError, Ttl,
+    Compression, Config, Credentials, Error as CacheError, KeyScheme, Ttl,
 };
 
 /// The component built from this repository, embedded at compile time.
@@ -182,18 +182,27 @@ forward! {
     clear => call_clear() -> ();
 }
 
+/// The WIT case of a cache error (`no-such-key`) and its message.
+pub fn case(error: &CacheError) -> (&'static str, &str) {
+    match error {
+        CacheError::InvalidConfig(m) => ("invalid-config", m),
+        CacheError::InvalidInput(m) => ("invalid-input", m),
+        CacheError::NoSuchKey(m) => ("no-such-key", m),
+        CacheError::NotAnInteger(m) => ("not-an-integer", m),
+        CacheError::AccessDenied(m) => ("access-denied", m),
+        CacheError::NoSuchBucket(m) => ("no-such-bucket", m),
+        CacheError::Unavailable(m) => ("unavailable", m),
+        CacheError::TooLarge(m) => ("too-large", m),
+        CacheError::Other(m) => ("other", m),
+    }
+}
+
 /// A cache error as one line: what kind, then the component's message.
 pub fn describe(error: &CacheError) -> String {
-    let (kind, message) = match error {
-        CacheError::InvalidConfig(m) => ("invalid config", m),
-        CacheError::InvalidInput(m) => ("invalid input", m),
-        CacheError::AccessDenied(m) => ("access denied", m),
-        CacheError::NoSuchBucket(m) => ("no such bucket", m),
-        CacheError::Unavailable(m) => ("unavailable", m),
-        CacheError::TooLarge(m) => ("too large", m),
-        CacheError::Other(m) => ("error", m),
-    };
-    format!("{kind}: {message}")
+    match case(error) {
+        ("other", message) => format!("error: {message}"),
+        (kind, message) => format!("{}: {message}", kind.replace('-', " ")),
+    }
 }
 
 /// The component's answer, with its error as an [`anyhow::Error`] carrying [`describe`]'s line.

@@ -168,9 +168,13 @@ impl Bucket<'_> {
         request
     }
 
-    /// CreateBucket (private, S3's default), with a location constraint outside us-east-1.
-    pub fn create_bucket(&self, region: &str) -> Request {
+    /// CreateBucket with a location constraint outside us-east-1; private (S3's default) unless
+    /// `acl` names a canned ACL.
+    pub fn create_bucket(&self, region: &str, acl: Option<&str>) -> Request {
         let mut request = self.request("PUT", self.endpoint.url("", ""), XML_REPLY_LIMIT);
+        if let Some(acl) = acl {
+            request.header("x-amz-acl", acl);
+        }
         let body = if region == "us-east-1" {
             Vec::new()
         } else {
@@ -366,8 +370,16 @@ mod tests {
         let bucket = Bucket {
             endpoint: &endpoint,
         };
-        assert!(bucket.create_bucket("us-east-1").body.is_empty());
-        let body = String::from_utf8(bucket.create_bucket("eu-west-1").body).unwrap();
+        let plain = bucket.create_bucket("us-east-1", None);
+        assert!(plain.body.is_empty());
+        assert!(!plain.headers.iter().any(|(name, _)| name == "x-amz-acl"));
+        let shared = bucket.create_bucket("us-east-1", Some("public-read"));
+        assert!(
+            shared
+                .headers
+                .contains(&("x-amz-acl".to_owned(), "public-read".to_owned()))
+        );
+        let body = String::from_utf8(bucket.create_bucket("eu-west-1", None).body).unwrap();
         assert!(
             body.contains("<LocationConstraint>eu-west-1</LocationConstraint>"),
             "{body}"

@@ -69,12 +69,14 @@ fn config() -> Result<Config, variables::Error> {
         location: variables::get("location")?,
         key_prefix: String::new(),
         version: 1,
+        key_scheme: None,
         default_ttl: Ttl::Default,
         max_entries: None,
         cull_frequency: None,
         compression: None,
         max_value_bytes: None,
         acl: None,
+        bucket_acl: None,
         storage_class: None,
         create_bucket: false,
     })
@@ -83,7 +85,7 @@ fn config() -> Result<Config, variables::Error> {
 fn failure(error: Error) -> Response {
     let status = match &error {
         Error::InvalidConfig(_) => 500,
-        Error::InvalidInput(_) => 400,
+        Error::InvalidInput(_) | Error::NoSuchKey(_) | Error::NotAnInteger(_) => 400,
         Error::TooLarge(_) => 413,
         Error::Unavailable(_) => 503,
         // The S3 side refused: the gateway's upstream failed, not this request.

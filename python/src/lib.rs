@@ -1,0 +1,298 @@
+//! `s3cache._native`: the s3cache component run by the project's own wasmtime host (compiled
+//! code cached on disk, pooled keep-alive HTTP), for Python. The package wraps it in
+//! `s3cache.Cache` and `s3cache.django.S3Cache`; this module only moves bytes and errors across.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use s3cache_host::runtime::{
+    self, CacheStore, Compression, Config, Credentials, EMBEDDED_COMPONENT, KeyScheme, Outcome,
+    Runtime, Ttl,
+};
+
+/// What a process shares: the compiled component and the async runtime its HTTP client uses.
+struct Host {
+    tokio: Option<tokio::runtime::Runtime>,
+    runtime: Runtime,
+    pid: u32,
+}
+
+impl Host {
+    fn start() -> Result<Host, String> {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("s3cache-http")
+            .enable_all()
+            .build()
+            .map_err(|error| format!("cannot start the async runtime: {error}"))?;
+        let runtime = Runtime::new(EMBEDDED_COMPONENT).map_err(|error| format!("{error:#}"))?;
+        Ok(Host {
+            tokio: Some(tokio),
+            runtime,
+            pid: std::process::id(),
+        })
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.tokio
+            .as_ref()
+            .expect("the runtime is only taken on drop")
+            .block_on(future)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // In a forked child the runtime's worker threads do not exist: shutting it down would
+        // wait for them forever, so the child leaks it instead.
+        if let Some(tokio) = self.tokio.take()
+            && self.pid != std::process::id()
+        {
+            std::mem::forget(tokio);
+        }
+    }
+}
+
+/// The process's host, started on first use and again in a forked child.
+fn host() -> Result<Arc<Host>, String> {
+    static HOST: Mutex<Option<Arc<Host>>> = Mutex::new(None);
+    let mut slot = lock(&HOST);
+    if let Some(host) = slot.as_ref().filter(|host| host.pid == std::process::id()) {
+        return Ok(Arc::clone(host));
+    }
+    let host = Arc::new(Host::start()?);
+    *slot = Some(Arc::clone(&host));
+    Ok(host)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a store half-updated: each call is one
+    // component call that either finished or trapped.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An open `store` resource in its own component instance; calls from several threads queue.
+#[pyclass(frozen, module = "s3cache._native")]
+struct Store {
+    // Dropped before the host it runs on.
+    store: Mutex<CacheStore>,
+    host: Arc<Host>,
+}
+
+#[pymethods]
+impl Store {
+    /// Instantiates the component and opens a store; the component validates the config.
+    #[staticmethod]
+    #[pyo3(signature = (
+        *, bucket, region, endpoint, path_style, access_key_id, secret_access_key,
+        session_token, location, key_prefix, version, made_keys, default_ttl_ms,
+        max_entries, cull_frequency, compress_above, max_value_bytes, acl, bucket_acl,
+        storage_class, create_bucket
+    ))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one keyword argument per config field"
+    )]
+    fn open(
+        py: Python<'_>,
+        bucket: String,
+        region: String,
+        endpoint: Option<String>,
+        path_style: Option<bool>,
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+        location: String,
+        key_prefix: String,
+        version: i64,
+        made_keys: bool,
+        default_ttl_ms: Option<i64>,
+        max_entries: u32,
+        cull_frequency: u32,
+        compress_above: Option<u32>,
+        max_value_bytes: u32,
+        acl: Option<String>,
+        bucket_acl: Option<String>,
+        storage_class: Option<String>,
+        create_bucket: bool,
+    ) -> PyResult<Store> {
+        let config = Config {
+            bucket,
+            region,
+            endpoint,
+            path_style,
+            credentials: Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            },
+            location,
+            key_prefix,
+            version,
+            key_scheme: Some(if made_keys {
+                KeyScheme::Made
+            } else {
+                KeyScheme::Prefixed
+            }),
+            default_ttl: ttl(default_ttl_ms),
+            max_entries: Some(max_entries),
+            cull_frequency: Some(cull_frequency),
+            compression: Some(compress_above.map_or(Compression::Off, Compression::Above)),
+            max_value_bytes: Some(max_value_bytes),
+            acl,
+            bucket_acl,
+            storage_class,
+            create_bucket,
+        };
+        let (host, opened) = py
+            .detach(|| {
+                let host = host()?;
+                let opened = host.block_on(host.runtime.open(&config));
+                Ok((host, opened))
+            })
+            .map_err(|message: String| error(py, "", message))?;
+        let store = answer(py, opened)?;
+        Ok(Store {
+            store: Mutex::new(store),
+            host,
+        })
+    }
+
+    /// `store.get`: the value, or None on a miss.
+    fn get<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let value = self.run(py, async |store| store.get(key).await)?;
+        Ok(value.map(|value| PyBytes::new(py, &value)))
+    }
+
+    /// `store.set`; `ttl_ms` None never expires.
+    fn set(&self, py: Python<'_>, key: &str, value: &[u8], ttl_ms: Option<i64>) -> PyResult<()> {
+        self.run(py, async |store| store.set(key, value, ttl(ttl_ms)).await)
+    }
+
+    /// `store.add`: whether it stored the value.
+    fn add(&self, py: Python<'_>, key: &str, value: &[u8], ttl_ms: Option<i64>) -> PyResult<bool> {
+        self.run(py, async |store| store.add(key, value, ttl(ttl_ms)).await)
+    }
+
+    /// `store.touch`: whether a live entry got the new expiry.
+    fn touch(&self, py: Python<'_>, key: &str, ttl_ms: Option<i64>) -> PyResult<bool> {
+        self.run(py, async |store| store.touch(key, ttl(ttl_ms)).await)
+    }
+
+    /// `store.delete`: whether an object existed.
+    fn delete(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+        self.run(py, async |store| store.delete(key).await)
+    }
+
+    /// `store.has-key`.
+    fn has_key(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+        self.run(py, async |store| store.has_key(key).await)
+    }
+
+    /// `store.incr`: the new value.
+    fn incr(&self, py: Python<'_>, key: &str, delta: i64) -> PyResult<i64> {
+        self.run(py, async |store| store.incr(key, delta).await)
+    }
+
+    /// `store.decr`: the new value.
+    fn decr(&self, py: Python<'_>, key: &str, delta: i64) -> PyResult<i64> {
+        self.run(py, async |store| store.decr(key, delta).await)
+    }
+
+    /// `store.get-many`: a dict of the hits.
+    fn get_many<'py>(&self, py: Python<'py>, keys: Vec<String>) -> PyResult<Bound<'py, PyDict>> {
+        let hits = self.run(py, async |store| store.get_many(&keys).await)?;
+        let dict = PyDict::new(py);
+        for (key, value) in hits {
+            dict.set_item(key, PyBytes::new(py, &value))?;
+        }
+        Ok(dict)
+    }
+
+    /// `store.set-many`: the keys that could not be stored.
+    fn set_many(
+        &self,
+        py: Python<'_>,
+        entries: Vec<(String, Bound<'_, PyBytes>)>,
+        ttl_ms: Option<i64>,
+    ) -> PyResult<Vec<String>> {
+        let entries: Vec<(String, Vec<u8>)> = entries
+            .into_iter()
+            .map(|(key, value)| (key, value.as_bytes().to_vec()))
+            .collect();
+        self.run(py, async |store| {
+            store.set_many(&entries, ttl(ttl_ms)).await
+        })
+    }
+
+    /// `store.delete-many`.
+    fn delete_many(&self, py: Python<'_>, keys: Vec<String>) -> PyResult<()> {
+        self.run(py, async |store| store.delete_many(&keys).await)
+    }
+
+    /// `store.clear`.
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, async |store| store.clear().await)
+    }
+}
+
+impl Store {
+    /// Runs one component call with the GIL released, so other threads' calls proceed.
+    fn run<T, F>(&self, py: Python<'_>, call: F) -> PyResult<T>
+    where
+        T: Send,
+        F: AsyncFnOnce(&mut CacheStore) -> Outcome<T> + Send,
+    {
+        let outcome = py.detach(|| {
+            let mut store = lock(&self.store);
+            self.host.block_on(call(&mut store))
+        });
+        answer(py, outcome)
+    }
+}
+
+/// HTTP requests the component has sent from this process (for benchmarks and tests).
+#[pyfunction]
+fn requests_sent() -> PyResult<u64> {
+    Ok(host().map(|host| host.runtime.requests_sent()).unwrap_or(0))
+}
+
+fn ttl(millis: Option<i64>) -> Ttl {
+    millis.map_or(Ttl::Never, Ttl::Milliseconds)
+}
+
+/// The component's answer, its error raised as the `s3cache.errors` class of its WIT case.
+fn answer<T>(py: Python<'_>, outcome: Outcome<T>) -> PyResult<T> {
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(cache_error)) => {
+            let (case, message) = runtime::case(&cache_error);
+            Err(error(py, case, message.to_owned()))
+        }
+        // A trap: the component is broken, not the call's input or the server.
+        Err(trap) => Err(error(py, "", format!("{trap:#}"))),
+    }
+}
+
+/// An instance of the `s3cache.errors` class of `case` (the base class for "").
+fn error(py: Python<'_>, case: &str, message: String) -> PyErr {
+    let raised = py.import("s3cache.errors").and_then(|errors| {
+        let class = match case {
+            "" => errors.getattr("CacheError")?,
+            case => errors.getattr("BY_CASE")?.get_item(case)?,
+        };
+        class.call1((message,))
+    });
+    match raised {
+        Ok(exception) => PyErr::from_value(exception),
+        Err(import_failed) => import_failed,
+    }
+}
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<Store>()?;
+    module.add_function(wrap_pyfunction!(requests_sent, module)?)?;
+    Ok(())
+}

@@ -1,0 +1,227 @@
+"""s3cache.django.S3Cache beyond Django's own suite: object names, the ancestor's options,
+errors, integers, sub-second timeouts and large values, checked through boto3."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import time
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+import s3cache
+from conftest import BUCKET, object_names, sha1
+from s3cache.django import S3Cache
+from servers import Server
+
+
+def custom_key(key, key_prefix, version):
+    return f"custom/{key_prefix}/{version}/{key}"
+
+
+def backend(server: Server, location: str, options=None, **params) -> S3Cache:
+    merged = {
+        "STORAGE_BUCKET_NAME": BUCKET,
+        "ENDPOINT_URL": server.endpoint,
+        "ACCESS_KEY_ID": server.access_key_id,
+        "SECRET_ACCESS_KEY": server.secret_access_key,
+        "AUTO_CREATE_BUCKET": True,
+    }
+    merged.update(options or {})
+    return S3Cache(location, dict(params, OPTIONS=merged))
+
+
+def test_object_names_are_the_ancestors(server, location):
+    backend(server, location).set("foo", 1)
+    backend(server, location, KEY_PREFIX="site", VERSION=3).set("foo", 2)
+    backend(server, location, KEY_FUNCTION=custom_key, KEY_PREFIX="p").set("foo", 3)
+    backend(server, location, KEY_FUNCTION="test_django.custom_key").set("bar", 4)
+    assert object_names(server, location) == sorted(
+        f"{location}/{sha1(made)}"
+        for made in (":1:foo", "site:3:foo", "custom/p/1/foo", "custom//1/bar")
+    )
+
+
+def test_location_option_wins_over_the_top_level_one(server, location):
+    backend(server, "ignored", {"LOCATION": location}).set("foo", "bar")
+    assert object_names(server, location) == [f"{location}/{sha1(':1:foo')}"]
+
+
+def test_incr_raises_value_error_and_type_error_from_the_error_case(server, location):
+    cache = backend(server, location)
+    with pytest.raises(ValueError):
+        cache.incr("absent")
+    with pytest.raises(ValueError):
+        cache.decr("absent")
+    cache.set("null", None)
+    with pytest.raises(TypeError):
+        cache.incr("null")
+    cache.set("text", "12 monkeys")
+    with pytest.raises(TypeError):
+        cache.incr("text")
+
+
+def test_integers_are_decimal_text_and_incr_is_the_components(server, location):
+    cache = backend(server, location)
+    cache.set("answer", 41)
+    body = (
+        server.boto3()
+        .get_object(Bucket=BUCKET, Key=f"{location}/{sha1(':1:answer')}")["Body"]
+        .read()
+    )
+    assert body.endswith(b"41") and b"\x80" not in body
+    assert cache.incr("answer") == 42 and cache.get("answer") == 42
+    assert cache.decr("answer", 50) == -8
+    # Not ints: bools, floats, integers beyond 64 bits are pickled; incr still works on numbers.
+    cache.set("flag", True)
+    assert cache.get("flag") is True
+    cache.set("huge", 2**70)
+    assert cache.incr("huge") == 2**70 + 1
+    cache.set("ratio", 1.5)
+    assert cache.incr("ratio") == 2.5
+    cache.set("edge", 2**63 - 1)
+    assert cache.incr("edge") == 2**63
+
+
+def test_sub_second_timeouts(server, location):
+    cache = backend(server, location, TIMEOUT=0.5)
+    cache.set("default-half-second", "x")
+    cache.set("explicit", "y", timeout=0.5)
+    cache.set("long", "z", timeout=30)
+    assert cache.get_many(["default-half-second", "explicit", "long"]) == {
+        "default-half-second": "x",
+        "explicit": "y",
+        "long": "z",
+    }
+    time.sleep(0.6)
+    assert cache.get("default-half-second") is None
+    assert cache.get("explicit") is None
+    assert cache.get("long") == "z"
+
+
+def test_one_mebibyte_random_values_round_trip(server, location):
+    cache = backend(server, location)
+    values = {f"v{i}": os.urandom(1 << 20) for i in range(3)}
+    cache.set("single", values["v0"])
+    assert cache.get("single") == values["v0"]
+    assert cache.set_many(values) == []
+    assert cache.get_many(values) == values
+
+
+def test_gzip_option_compresses_and_stays_transparent(server, location):
+    cache = backend(server, location, {"IS_GZIPPED": True})
+    text = "compressible " * 10_000
+    cache.set("text", text)
+    assert cache.get("text") == text
+    head = server.boto3().head_object(Bucket=BUCKET, Key=f"{location}/{sha1(':1:text')}")
+    assert head["ContentLength"] < len(pickle.dumps(text)) // 10
+
+
+def test_ancestor_options_reach_s3(moto_server, location):
+    s3 = moto_server.boto3()
+    cache = backend(
+        moto_server, location, {"REDUCED_REDUNDANCY": True, "DEFAULT_ACL": "public-read"}
+    )
+    cache.set("k", "v")
+    name = f"{location}/{sha1(':1:k')}"
+    assert s3.head_object(Bucket=BUCKET, Key=name)["StorageClass"] == "REDUCED_REDUNDANCY"
+    grants = s3.get_object_acl(Bucket=BUCKET, Key=name)["Grants"]
+    assert any(
+        grant["Grantee"].get("URI", "").endswith("/global/AllUsers")
+        and grant["Permission"] == "READ"
+        for grant in grants
+    )
+
+
+def test_bucket_acl_applies_to_a_created_bucket(moto_server, location):
+    bucket = "created-" + location
+    cache = backend(
+        moto_server, location, {"STORAGE_BUCKET_NAME": bucket, "BUCKET_ACL": "public-read"}
+    )
+    cache.set("k", "v")
+    grants = moto_server.boto3().get_bucket_acl(Bucket=bucket)["Grants"]
+    assert any(grant["Grantee"].get("URI", "").endswith("/global/AllUsers") for grant in grants)
+
+
+def test_credentials_fall_back_to_django_settings(server, location):
+    options = {"STORAGE_BUCKET_NAME": BUCKET, "ENDPOINT_URL": server.endpoint}
+    with override_settings(
+        AWS_ACCESS_KEY_ID=server.access_key_id, AWS_SECRET_ACCESS_KEY=server.secret_access_key
+    ):
+        cache = S3Cache(location, {"OPTIONS": options})
+    cache.set("k", "v")
+    assert cache.get("k") == "v"
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        ({"STORAGE_BUCKETNAME": "typo"}, "STORAGE_BUCKETNAME"),
+        ({"REGION_NAME": "EU West"}, "REGION_NAME"),
+        ({"ENDPOINT_URL": "ftp://host"}, "ENDPOINT_URL"),
+        ({"MAX_ENTRIES": "many"}, "MAX_ENTRIES"),
+        ({"IS_GZIPPED": "yes"}, "IS_GZIPPED"),
+        ({"REDUCED_REDUNDANCY": True, "STORAGE_CLASS": "GLACIER"}, "REDUCED_REDUNDANCY"),
+        ({"DEFAULT_ACL": ""}, "DEFAULT_ACL"),
+        ({"SECRET_ACCESS_KEY": "line\nbreak-canary"}, "SECRET_ACCESS_KEY"),
+    ],
+)
+def test_bad_configuration_is_improperly_configured_naming_the_option(
+    s3cache_server, options, named
+):
+    with pytest.raises(ImproperlyConfigured) as error:
+        backend(s3cache_server, "anywhere", options)
+    assert named in str(error.value)
+    assert "canary" not in str(error.value)
+
+
+def test_missing_bucket_is_improperly_configured(s3cache_server):
+    with pytest.raises(ImproperlyConfigured, match="STORAGE_BUCKET_NAME"):
+        S3Cache("loc", {"OPTIONS": {"ENDPOINT_URL": s3cache_server.endpoint}})
+
+
+def test_bad_timeout_is_improperly_configured(s3cache_server):
+    with pytest.raises(ImproperlyConfigured, match="TIMEOUT"):
+        backend(s3cache_server, "loc", TIMEOUT="soon")
+
+
+def test_s3_errors_carry_the_case_and_no_secret(server, location):
+    secret = "canary-" + os.urandom(8).hex()
+    cache = backend(server, location, {"SECRET_ACCESS_KEY": secret})
+    with pytest.raises(s3cache.AccessDenied) as denied:
+        cache.set("k", "v")
+    assert denied.value.case == "access-denied"
+    for shown in (str(denied.value), repr(denied.value), repr(cache)):
+        assert secret not in shown
+
+
+def test_get_or_set_versions_and_touch(server, location):
+    cache = backend(server, location)
+    assert cache.get_or_set("k", lambda: "made") == "made"
+    assert cache.get_or_set("k", "other") == "made"
+    assert cache.incr_version("k") == 2
+    assert cache.get("k", version=2) == "made" and cache.get("k") is None
+    assert cache.decr_version("k", version=2) == 1
+    assert cache.touch("k", 0.3) is True
+    time.sleep(0.4)
+    assert cache.get("k") is None
+    cache.close()
+
+
+def test_async_api(server, location):
+    cache = backend(server, location)
+
+    async def scenario():
+        await cache.aset("k", {"a": 1})
+        assert await cache.aget("k") == {"a": 1}
+        assert await cache.aadd("k", "x") is False
+        await cache.aset("n", 1)
+        assert await cache.aincr("n", 5) == 6
+        assert await cache.aget_many(["k", "n"]) == {"k": {"a": 1}, "n": 6}
+        await cache.adelete_many(["k", "n"])
+        assert await cache.ahas_key("k") is False
+
+    asyncio.run(scenario())
