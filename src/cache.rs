@@ -1,194 +1,194 @@
-//! The cache operations, over any [`Transport`]: Django's semantics in S3 requests.
+//! The cache: Django's semantics over S3 objects. Reads decode entries and miss on anything
+//! else; writes cull as Django would; `add`, `touch` and `incr` are conditional updates that
+//! retry under contention until the deadline and recognise their own write after a lost reply.
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::client::{Client, Deadline};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::cull::Listed;
 use crate::entry::{self, Entry, Expiry, Ttl, Undecodable};
 use crate::error::{Error, Result};
-use crate::key::{is_entry_name, list_prefix};
-use crate::s3::sign::{Payload, Signer};
-use crate::s3::xml::{parse_delete_failures, parse_error, parse_list};
-use crate::s3::{
-    Bucket, Condition, DELETE_BATCH, EXPIRES_HEADER, PutOptions, Request, Response, error_for,
-    is_retryable,
-};
-use crate::transport::{Transport, TransportError};
+use crate::objects::{Found, Objects, Write, Written, is_no_such_bucket};
+use crate::s3::{Condition, EXPIRES_HEADER, WRITES_HEADER};
+use crate::transport::Transport;
 
-/// Attempts per request when the server or the network fails transiently.
-const ATTEMPTS: u32 = 4;
-/// First retry delay; it doubles after each attempt.
-const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-/// Requests in flight at once for batch operations.
-const MAX_IN_FLIGHT: usize = 32;
-/// Rounds of read-then-conditional-write before giving up under contention.
-const CONDITIONAL_ROUNDS: u32 = 5;
+/// Write ids an object remembers: enough to find one's own write among the few that can land
+/// between a lost reply and the re-read that follows it.
+const WRITES_REMEMBERED: usize = 8;
 
 /// A cache in one bucket and location.
 pub struct Cache<T> {
     config: Config,
-    signer: Signer,
-    payload: Payload,
-    transport: T,
+    client: Client<T>,
 }
 
-/// What a read found under an entry's name.
-enum Found {
-    /// An object, with its reply.
-    Object(Response),
-    /// No object (or no bucket, when the bucket is created on demand).
-    Missing,
-}
-
-/// A decoded live entry and the ETag of the object holding it.
-struct Live {
-    entry: Entry,
+/// An object read under an entry's name.
+struct Stored {
+    /// The entry, or `None` when the object is not one (it reads as a miss).
+    entry: Option<Entry>,
+    /// The object's bytes (`touch` rewrites the header and keeps the payload as stored).
+    body: Vec<u8>,
     etag: Option<String>,
+    /// The ids of its latest writes, newest first.
+    writes: Vec<String>,
+}
+
+impl Stored {
+    fn live_entry(&self, now_ms: i64) -> Option<&Entry> {
+        self.entry
+            .as_ref()
+            .filter(|entry| entry.expiry.is_live(now_ms))
+    }
+}
+
+/// What a conditional update decides on seeing the object.
+enum Step<R> {
+    /// Answer without writing.
+    Answer(R),
+    /// Replace the object seen (only if it is still the one seen), then answer.
+    Write {
+        body: Vec<u8>,
+        expiry: Expiry,
+        then: R,
+    },
 }
 
 impl<T: Transport> Cache<T> {
-    /// A cache over `transport`.
+    /// A cache over `transport`, on the system clock.
     pub fn new(config: Config, transport: T) -> Cache<T> {
-        let signer = Signer::new(&config.credentials, &config.region);
-        // Over HTTPS, TLS already protects the body; hashing it in wasm costs ~4 ms per MiB.
-        let payload = if config.endpoint.scheme == "https" {
-            Payload::Unsigned
-        } else {
-            Payload::Signed
-        };
-        Cache {
-            config,
-            signer,
-            payload,
-            transport,
-        }
+        Cache::with_clock(config, transport, Box::new(SystemClock::new()))
+    }
+
+    /// A cache over `transport` reading time and randomness from `clock`.
+    pub fn with_clock(
+        config: Config,
+        transport: T,
+        clock: Box<dyn Clock + Send + Sync>,
+    ) -> Cache<T> {
+        let client = Client::new(&config, transport, clock);
+        Cache { config, client }
     }
 
     /// The value of a live entry.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let deadline = self.client.deadline();
         let name = self.name(key);
-        Ok(self.read_live(&name)?.map(|live| live.entry.value))
+        let Some(stored) = self.read(&deadline, &name)? else {
+            return Ok(None);
+        };
+        match stored.entry {
+            Some(entry) if entry.expiry.is_live(self.now()) => Ok(Some(entry.value)),
+            Some(_) => {
+                self.discard(&deadline, &name);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
     }
 
     /// Stores a value, culling first when the location is full.
     pub fn set(&self, key: &str, value: &[u8], ttl: Ttl) -> Result<()> {
+        let deadline = self.client.deadline();
         let write = self.prepare(key, value, ttl)?;
-        let send = self.cull_before(std::slice::from_ref(&write.name))?;
+        let send = self.cull_before(&deadline, std::slice::from_ref(&write.name))?;
         if send.first() == Some(&true) {
-            let response = self.put(&write, &Condition::None)?;
-            self.expect_success(&write.action, &response)?;
+            self.objects().put(&deadline, &write)?;
         }
         Ok(())
     }
 
     /// Stores a value unless a live entry exists; whether it stored it.
     pub fn add(&self, key: &str, value: &[u8], ttl: Ttl) -> Result<bool> {
+        let deadline = self.client.deadline();
         let write = self.prepare(key, value, ttl)?;
-        let mut condition = Condition::Absent;
-        for _ in 0..CONDITIONAL_ROUNDS {
-            if self.put_if(&write, &condition)? {
-                self.cull_after(&write.name)?;
-                return Ok(true);
-            }
-            // Something is there: a live entry wins; an expired or foreign object is replaced
-            // only if it is still the same object when we write.
-            condition = match self.fetch(&write.name)? {
-                Found::Missing => Condition::Absent,
-                Found::Object(response) => {
-                    let found = self.decode(&write.name, &response.body)?;
-                    if found.is_some_and(|entry| entry.expiry.is_live(now_ms())) {
-                        return Ok(false);
-                    }
-                    etag_condition(&response)
-                }
-            };
+        let expiry = self.expiry(ttl);
+        // The first round assumes the key is free: one conditional PUT for a new key.
+        let added = self.update(&deadline, &write.name, "add", true, |stored| {
+            Ok(match stored {
+                Some(stored) if stored.live_entry(self.now()).is_some() => Step::Answer(false),
+                _ => Step::Write {
+                    body: write.body.clone(),
+                    expiry,
+                    then: true,
+                },
+            })
+        })?;
+        if added {
+            self.cull_after(&deadline, &write.name)?;
         }
-        Ok(false)
+        Ok(added)
     }
 
     /// Gives a live entry a new expiry; false when absent or expired.
     pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool> {
+        let deadline = self.client.deadline();
         let name = self.name(key);
-        for _ in 0..CONDITIONAL_ROUNDS {
-            let Found::Object(response) = self.fetch(&name)? else {
-                return Ok(false);
+        self.update(&deadline, &name, "touch", false, |stored| {
+            let now = self.now();
+            let Some(stored) = stored.filter(|stored| stored.entry.is_some()) else {
+                return Ok(Step::Answer(false));
             };
-            let now = now_ms();
-            match self.decode(&name, &response.body)? {
-                None => return Ok(false),
-                Some(found) if !found.expiry.is_live(now) => {
-                    self.discard(&name);
-                    return Ok(false);
-                }
-                Some(_) => {}
+            if stored.live_entry(now).is_none() {
+                self.discard(&deadline, &name);
+                return Ok(Step::Answer(false));
             }
-            let expiry = entry::expiry_for(ttl, self.config.default_lifetime, now);
-            let Some(body) = entry::with_expiry(&response.body, expiry) else {
-                return Ok(false);
-            };
-            let write = Write {
-                action: format!("touch {}", self.describe(&name)),
-                name: name.clone(),
-                body,
-                expiry,
-            };
-            let condition = etag_condition(&response);
-            if self.put_if(&write, &condition)? {
-                return Ok(true);
-            }
-        }
-        Err(contention(&name))
+            let expiry = self.expiry(ttl);
+            Ok(match entry::with_expiry(&stored.body, expiry) {
+                Some(body) => Step::Write {
+                    body,
+                    expiry,
+                    then: true,
+                },
+                None => Step::Answer(false),
+            })
+        })
     }
 
     /// Removes an entry; whether an object existed under its name.
     pub fn delete(&self, key: &str) -> Result<bool> {
+        let deadline = self.client.deadline();
         let name = self.name(key);
-        if !self.exists(&name)? {
+        if let Found::Missing = self.objects().head(&deadline, &name)? {
             return Ok(false);
         }
-        let action = format!("delete {}", self.describe(&name));
-        let response = self.send(&action, self.bucket().delete_object(&name))?;
-        match response.status {
-            200..=299 | 404 => Ok(true),
-            _ => Err(error_for(&action, &response)),
-        }
+        self.objects().delete(&deadline, &name)?;
+        Ok(true)
     }
 
-    /// Whether a live entry exists (one HEAD request).
+    /// Whether a live entry exists (one HEAD request: the expiry is in the metadata).
     pub fn has_key(&self, key: &str) -> Result<bool> {
+        let deadline = self.client.deadline();
         let name = self.name(key);
-        let action = format!("head {}", self.describe(&name));
-        let response = self.send(&action, self.bucket().head_object(&name))?;
-        match self.classify(&action, response)? {
-            Found::Missing => Ok(false),
-            Found::Object(response) => {
-                match response
-                    .header(EXPIRES_HEADER)
-                    .and_then(Expiry::from_header)
-                {
-                    Some(expiry) if expiry.is_live(now_ms()) => Ok(true),
-                    Some(_) => {
-                        self.discard(&name);
-                        Ok(false)
-                    }
-                    None => Ok(false),
-                }
+        let Found::Object(response) = self.objects().head(&deadline, &name)? else {
+            return Ok(false);
+        };
+        match response
+            .header(EXPIRES_HEADER)
+            .and_then(Expiry::from_header)
+        {
+            Some(expiry) if expiry.is_live(self.now()) => Ok(true),
+            Some(_) => {
+                self.discard(&deadline, &name);
+                Ok(false)
             }
+            None => Ok(false),
         }
     }
 
     /// Adds `delta` to an integer entry, keeping its expiry; the new value.
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        let deadline = self.client.deadline();
         let name = self.name(key);
-        for _ in 0..CONDITIONAL_ROUNDS {
-            let Some(live) = self.read_live(&name)? else {
-                return Err(Error::NoSuchKey(format!(
-                    "no entry for key {}",
-                    show_key(key)
-                )));
+        self.update(&deadline, &name, "incr", false, |stored| {
+            let Some(entry) = stored.and_then(|stored| stored.entry.as_ref()) else {
+                return Err(no_such_key(key));
             };
-            let current = std::str::from_utf8(&live.entry.value)
+            if !entry.expiry.is_live(self.now()) {
+                self.discard(&deadline, &name);
+                return Err(no_such_key(key));
+            }
+            let current = std::str::from_utf8(&entry.value)
                 .ok()
                 .and_then(|text| text.trim_ascii().parse::<i64>().ok())
                 .ok_or_else(|| {
@@ -203,24 +203,16 @@ impl<T: Transport> Cache<T> {
                     show_key(key)
                 ))
             })?;
-            let expiry = live.entry.expiry;
-            let body = entry::encode(
-                updated.to_string().as_bytes(),
-                expiry,
-                self.config.compress_above,
-            );
-            let write = Write {
-                action: format!("incr {}", self.describe(&name)),
-                name: name.clone(),
-                body,
-                expiry,
-            };
-            let condition = live.etag.map_or(Condition::None, Condition::Matches);
-            if self.put_if(&write, &condition)? {
-                return Ok(updated);
-            }
-        }
-        Err(contention(&name))
+            Ok(Step::Write {
+                body: entry::encode(
+                    updated.to_string().as_bytes(),
+                    entry.expiry,
+                    self.config.compress_above,
+                ),
+                expiry: entry.expiry,
+                then: updated,
+            })
+        })
     }
 
     /// Subtracts `delta` from an integer entry.
@@ -233,20 +225,19 @@ impl<T: Transport> Cache<T> {
 
     /// The live entries among `keys`, fetched concurrently.
     pub fn get_many(&self, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
+        let deadline = self.client.deadline();
         let keys = unique(keys);
         let names: Vec<String> = keys.iter().map(|key| self.name(key)).collect();
-        let requests = names
-            .iter()
-            .map(|name| self.bucket().get_object(name, self.max_object_bytes()))
-            .collect();
-        let responses = self.exchange(requests);
-        let now = now_ms();
+        let objects = self.objects();
+        let requests = names.iter().map(|name| objects.get_request(name)).collect();
+        let action = format!("get objects in s3://{}", self.config.bucket);
+        let responses = self.client.send_all(&deadline, &action, requests);
+        let now = self.now();
         let mut hits = Vec::new();
         let mut expired = Vec::new();
         for ((key, name), response) in keys.into_iter().zip(&names).zip(responses) {
-            let action = format!("get {}", self.describe(name));
-            let response = self.transport_result(&action, response)?;
-            if let Found::Object(response) = self.classify(&action, response)? {
+            let action = format!("get {}", objects.describe(name));
+            if let Found::Object(response) = objects.found(&action, response?)? {
                 match self.decode(name, &response.body)? {
                     Some(entry) if entry.expiry.is_live(now) => hits.push((key, entry.value)),
                     Some(_) => expired.push(name.as_str()),
@@ -256,13 +247,14 @@ impl<T: Transport> Cache<T> {
         }
         if !expired.is_empty() {
             // Best effort, as for a single get: the answer is a miss either way.
-            let _ = self.delete_names(&expired);
+            let _ = objects.delete_names(&deadline, &expired);
         }
         Ok(hits)
     }
 
     /// Stores every pair with one ttl, culling as successive sets would; the keys not stored.
     pub fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Ttl) -> Result<Vec<String>> {
+        let deadline = self.client.deadline();
         let mut failed = Vec::new();
         let mut writes = Vec::new();
         for (key, value) in entries {
@@ -275,15 +267,33 @@ impl<T: Transport> Cache<T> {
             return Ok(failed);
         }
         let names: Vec<String> = writes.iter().map(|(_, write)| write.name.clone()).collect();
-        let send = self.cull_before(&names)?;
-        let (keys, requests): (Vec<&String>, Vec<Request>) = writes
-            .iter()
+        let send = self.cull_before(&deadline, &names)?;
+        let writes: Vec<(&String, Write)> = writes
+            .into_iter()
             .zip(send)
-            .filter(|(_, send)| *send)
-            .map(|((key, write), _)| (*key, self.put_request(write, &Condition::None)))
-            .unzip();
-        for (key, response) in keys.into_iter().zip(self.exchange(requests)) {
-            if !matches!(response, Ok(response) if response.is_success()) {
+            .filter_map(|(write, send)| send.then_some(write))
+            .collect();
+        let objects = self.objects();
+        let requests = writes
+            .iter()
+            .map(|(_, write)| objects.put_request(write, &Condition::None))
+            .collect();
+        let action = format!("put objects in s3://{}", self.config.bucket);
+        let mut results = self.client.send_all(&deadline, &action, requests);
+        let bucket_missing = self.config.create_bucket
+            && results
+                .iter()
+                .any(|result| matches!(result, Ok(response) if is_no_such_bucket(response)));
+        if bucket_missing {
+            objects.create_bucket(&deadline)?;
+            let requests = writes
+                .iter()
+                .map(|(_, write)| objects.put_request(write, &Condition::None))
+                .collect();
+            results = self.client.send_all(&deadline, &action, requests);
+        }
+        for ((key, _), result) in writes.into_iter().zip(results) {
+            if !matches!(result, Ok(response) if response.is_success()) {
                 failed.push(key.clone());
             }
         }
@@ -292,37 +302,42 @@ impl<T: Transport> Cache<T> {
 
     /// Removes the entries of `keys`.
     pub fn delete_many(&self, keys: &[String]) -> Result<()> {
+        let deadline = self.client.deadline();
         let names: Vec<String> = unique(keys).iter().map(|key| self.name(key)).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.delete_names(&names)
+        self.objects().delete_names(&deadline, &names)
     }
 
     /// Removes every entry under the location, and nothing else.
     pub fn clear(&self) -> Result<()> {
-        let entries = self.list_entries()?;
+        let deadline = self.client.deadline();
+        let entries = self.objects().list_entries(&deadline)?;
         let names: Vec<&str> = entries.iter().map(|listed| listed.name.as_str()).collect();
-        self.delete_names(&names)
+        self.objects().delete_names(&deadline, &names)
+    }
+
+    fn objects(&self) -> Objects<'_, T> {
+        Objects {
+            client: &self.client,
+            config: &self.config,
+        }
     }
 
     fn name(&self, key: &str) -> String {
         self.config.naming.object_name(key)
     }
 
-    fn describe(&self, name: &str) -> String {
-        format!("s3://{}/{name}", self.config.bucket)
+    fn now(&self) -> i64 {
+        self.client.clock().now_ms()
     }
 
-    fn bucket(&self) -> Bucket<'_> {
-        Bucket {
-            endpoint: &self.config.endpoint,
-        }
+    fn expiry(&self, ttl: Ttl) -> Expiry {
+        entry::expiry_for(ttl, self.config.default_lifetime, self.now())
     }
 
-    /// A stored entry is never longer than the header plus the raw value.
-    fn max_object_bytes(&self) -> usize {
-        self.config
-            .max_value_bytes
-            .saturating_add(entry::HEADER_LEN)
+    /// A new write id: 64 random bits in hex.
+    fn write_id(&self) -> String {
+        format!("{:016x}", self.client.clock().random())
     }
 
     fn prepare(&self, key: &str, value: &[u8], ttl: Ttl) -> Result<Write> {
@@ -335,185 +350,143 @@ impl<T: Transport> Cache<T> {
             )));
         }
         let name = self.name(key);
-        let expiry = entry::expiry_for(ttl, self.config.default_lifetime, now_ms());
+        let expiry = self.expiry(ttl);
         Ok(Write {
-            action: format!("put {}", self.describe(&name)),
+            action: format!("put {}", self.objects().describe(&name)),
             body: entry::encode(value, expiry, self.config.compress_above),
             name,
-            expiry,
+            expires: expiry.to_header(),
+            writes: self.write_id(),
         })
     }
 
-    fn put_request(&self, write: &Write, condition: &Condition) -> Request {
-        let options = PutOptions {
-            acl: self.config.acl.as_deref(),
-            storage_class: self.config.storage_class.as_deref(),
+    /// Reads and decodes the object under `name`.
+    fn read(&self, deadline: &Deadline, name: &str) -> Result<Option<Stored>> {
+        let Found::Object(response) = self.objects().get(deadline, name)? else {
+            return Ok(None);
         };
-        self.bucket().put_object(
-            &write.name,
-            write.body.clone(),
-            &write.expiry.to_header(),
-            condition,
-            options,
-        )
+        let entry = self.decode(name, &response.body)?;
+        let writes = response
+            .header(WRITES_HEADER)
+            .map(|ids| ids.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let etag = response.header("etag").map(str::to_owned);
+        Ok(Some(Stored {
+            entry,
+            body: response.body,
+            etag,
+            writes,
+        }))
     }
 
-    /// One PUT; creates the bucket and tries again when it is missing and may be created.
-    fn put(&self, write: &Write, condition: &Condition) -> Result<Response> {
-        let response = self.send(&write.action, self.put_request(write, condition))?;
-        if self.config.create_bucket && is_no_such_bucket(&response) {
-            self.create_bucket()?;
-            return self.send(&write.action, self.put_request(write, condition));
-        }
-        Ok(response)
-    }
-
-    /// A conditional PUT: true when written, false when the condition failed (someone else
-    /// wrote first).
-    fn put_if(&self, write: &Write, condition: &Condition) -> Result<bool> {
-        let response = self.put(write, condition)?;
-        if response.is_success() {
-            Ok(true)
-        } else if is_conflict(&response) {
-            Ok(false)
-        } else {
-            Err(error_for(&write.action, &response))
-        }
-    }
-
-    fn create_bucket(&self) -> Result<()> {
-        let action = format!("create bucket {}", self.config.bucket);
-        let request = self
-            .bucket()
-            .create_bucket(&self.config.region, self.config.bucket_acl.as_deref());
-        let response = self.send(&action, request)?;
-        let code = parse_error(&response.body).map(|reply| reply.code);
-        if response.is_success() || code.as_deref() == Some("BucketAlreadyOwnedByYou") {
-            Ok(())
-        } else {
-            Err(error_for(&action, &response))
-        }
-    }
-
-    /// Lists every entry under the location (other names are skipped).
-    fn list_entries(&self) -> Result<Vec<Listed>> {
-        let prefix = list_prefix(&self.config.naming.location);
-        let action = format!("list s3://{}/{prefix}", self.config.bucket);
-        let mut entries = Vec::new();
-        let mut continuation: Option<String> = None;
+    /// The conditional-update loop of `add`, `touch` and `incr`: read the object, let `decide`
+    /// answer or say what to write, write it only if the object is still the one read, and go
+    /// round again (after a jittered wait) when someone else wrote first, until the deadline.
+    ///
+    /// A write whose reply was lost may have landed; its id stays pending, and a later read
+    /// that finds it among the object's latest write ids answers as that write would have, so
+    /// a retry never applies twice. With `assume_absent`, the first round writes without
+    /// reading, conditioned on there being no object.
+    fn update<R: Clone>(
+        &self,
+        deadline: &Deadline,
+        name: &str,
+        verb: &str,
+        assume_absent: bool,
+        mut decide: impl FnMut(Option<&Stored>) -> Result<Step<R>>,
+    ) -> Result<R> {
+        let mut backoff = self.client.backoff(deadline);
+        let mut pending: Vec<(String, R)> = Vec::new();
+        let mut unknown: Option<Error> = None;
+        let mut optimistic = assume_absent;
+        let mut rounds = 0u32;
         loop {
-            let request = self.bucket().list_objects(&prefix, continuation.as_deref());
-            let response = self.send(&action, request)?;
-            if !response.is_success() {
-                if self.config.create_bucket && is_no_such_bucket(&response) {
-                    return Ok(Vec::new());
-                }
-                return Err(error_for(&action, &response));
+            rounds += 1;
+            let stored = if optimistic {
+                None
+            } else {
+                self.read(deadline, name)?
+            };
+            if let Some(stored) = &stored
+                && let Some((_, then)) = pending.iter().find(|(id, _)| stored.writes.contains(id))
+            {
+                return Ok(then.clone());
             }
-            let page =
-                parse_list(&response.body).map_err(|e| Error::Other(format!("{action}: {e}")))?;
-            entries.extend(
-                page.objects
-                    .into_iter()
-                    .filter(|listed| is_entry_name(&self.config.naming.location, &listed.name)),
-            );
-            match page.continuation {
-                Some(token) if Some(&token) != continuation.as_ref() => continuation = Some(token),
-                Some(_) => {
-                    return Err(Error::Other(format!(
-                        "{action}: the server repeated a continuation token"
-                    )));
+            let (body, expiry, then) = match decide(stored.as_ref())? {
+                Step::Answer(answer) => return Ok(answer),
+                Step::Write { body, expiry, then } => (body, expiry, then),
+            };
+            let id = self.write_id();
+            let earlier = stored.iter().flat_map(|stored| &stored.writes);
+            let writes: Vec<&str> = std::iter::once(id.as_str())
+                .chain(earlier.map(String::as_str))
+                .take(WRITES_REMEMBERED)
+                .collect();
+            let write = Write {
+                action: format!("{verb} {}", self.objects().describe(name)),
+                name: name.to_owned(),
+                body,
+                expires: expiry.to_header(),
+                writes: writes.join(" "),
+            };
+            let condition = match &stored {
+                None => Condition::Absent,
+                Some(stored) => stored
+                    .etag
+                    .clone()
+                    .map_or(Condition::None, Condition::Matches),
+            };
+            let contended = match self.objects().put_if(deadline, &write, &condition)? {
+                Written::Stored => return Ok(then),
+                Written::Unknown(error) => {
+                    pending.push((id, then));
+                    unknown = Some(error);
+                    false
                 }
-                None => return Ok(entries),
+                Written::Conflict => !optimistic,
+            };
+            optimistic = false;
+            // Contention gets a jittered wait; a lost reply or a guess that the key was free
+            // is checked by reading at once.
+            let wait =
+                backoff.next_round(self.client.clock().elapsed(), self.client.clock().random());
+            match wait {
+                Some(wait) if contended => self.client.clock().sleep(wait),
+                Some(_) => {}
+                None => {
+                    return Err(unknown.unwrap_or_else(|| {
+                        Error::Unavailable(format!(
+                            "{verb} {}: other writers kept changing it until the deadline \
+                             ({rounds} rounds)",
+                            self.objects().describe(name),
+                        ))
+                    }));
+                }
             }
         }
     }
 
     /// Culls as Django would before writing `names`; which of them to send.
-    fn cull_before(&self, names: &[String]) -> Result<Vec<bool>> {
-        let listing = self.list_entries()?;
+    fn cull_before(&self, deadline: &Deadline, names: &[String]) -> Result<Vec<bool>> {
+        let listing = self.objects().list_entries(deadline)?;
         let plan = self.config.cull.plan(&listing, names);
         let doomed: Vec<&str> = plan.delete.iter().map(String::as_str).collect();
-        self.delete_names(&doomed)?;
+        self.objects().delete_names(deadline, &doomed)?;
         Ok(plan.send)
     }
 
     /// Culls after `name` was written, as if the cull had come first.
-    fn cull_after(&self, name: &str) -> Result<()> {
-        let mut listing = self.list_entries()?;
+    fn cull_after(&self, deadline: &Deadline, name: &str) -> Result<()> {
+        let mut listing = self.objects().list_entries(deadline)?;
         listing.retain(|listed| listed.name != name);
         let plan = self.config.cull.plan(&listing, &[name.to_owned()]);
         let doomed: Vec<&str> = plan.delete.iter().map(String::as_str).collect();
-        self.delete_names(&doomed)
-    }
-
-    /// Deletes objects by name, up to 1000 per request, the requests concurrently.
-    fn delete_names(&self, names: &[&str]) -> Result<()> {
-        let action = format!("delete objects in s3://{}", self.config.bucket);
-        let requests = names
-            .chunks(DELETE_BATCH)
-            .map(|chunk| self.bucket().delete_objects(chunk))
-            .collect();
-        for response in self.exchange(requests) {
-            let response = self.transport_result(&action, response)?;
-            if !response.is_success() {
-                if self.config.create_bucket && is_no_such_bucket(&response) {
-                    continue;
-                }
-                return Err(error_for(&action, &response));
-            }
-            let failures = parse_delete_failures(&response.body)
-                .map_err(|e| Error::Other(format!("{action}: {e}")))?;
-            if let Some(first) = failures.first() {
-                return Err(Error::Other(format!(
-                    "{action}: {} objects were not deleted, the first {first}",
-                    failures.len()
-                )));
-            }
-        }
-        Ok(())
+        self.objects().delete_names(deadline, &doomed)
     }
 
     /// Deletes an expired entry on the way past; a failure changes nothing for the caller.
-    fn discard(&self, name: &str) {
-        let action = format!("delete {}", self.describe(name));
-        let _ = self.send(&action, self.bucket().delete_object(name));
-    }
-
-    fn exists(&self, name: &str) -> Result<bool> {
-        let action = format!("head {}", self.describe(name));
-        let response = self.send(&action, self.bucket().head_object(name))?;
-        Ok(matches!(
-            self.classify(&action, response)?,
-            Found::Object(_)
-        ))
-    }
-
-    fn fetch(&self, name: &str) -> Result<Found> {
-        let action = format!("get {}", self.describe(name));
-        let response = self.send(
-            &action,
-            self.bucket().get_object(name, self.max_object_bytes()),
-        )?;
-        self.classify(&action, response)
-    }
-
-    /// Reads a live entry, deleting it if it has expired.
-    fn read_live(&self, name: &str) -> Result<Option<Live>> {
-        let Found::Object(response) = self.fetch(name)? else {
-            return Ok(None);
-        };
-        let Some(entry) = self.decode(name, &response.body)? else {
-            return Ok(None);
-        };
-        if !entry.expiry.is_live(now_ms()) {
-            self.discard(name);
-            return Ok(None);
-        }
-        Ok(Some(Live {
-            entry,
-            etag: response.header("etag").map(str::to_owned),
-        }))
+    fn discard(&self, deadline: &Deadline, name: &str) {
+        let _ = self.objects().delete(deadline, name);
     }
 
     /// The entry in `body`: `None` when the object is not an entry (a miss), an error when its
@@ -524,132 +497,15 @@ impl<T: Transport> Cache<T> {
             Err(Undecodable::NotAnEntry) => Ok(None),
             Err(Undecodable::TooLarge) => Err(Error::TooLarge(format!(
                 "{} holds a value over max-value-bytes ({})",
-                self.describe(name),
+                self.objects().describe(name),
                 self.config.max_value_bytes
             ))),
         }
     }
-
-    fn classify(&self, action: &str, response: Response) -> Result<Found> {
-        if response.is_success() {
-            return Ok(Found::Object(response));
-        }
-        if response.status == 404 && (!is_no_such_bucket(&response) || self.config.create_bucket) {
-            return Ok(Found::Missing);
-        }
-        Err(error_for(action, &response))
-    }
-
-    fn expect_success(&self, action: &str, response: &Response) -> Result<()> {
-        if response.is_success() {
-            Ok(())
-        } else {
-            Err(error_for(action, response))
-        }
-    }
-
-    fn send(&self, action: &str, request: Request) -> Result<Response> {
-        let response = self.exchange(vec![request]).pop();
-        let response =
-            response.unwrap_or_else(|| Err(TransportError::Refused("no response".to_owned())));
-        self.transport_result(action, response)
-    }
-
-    fn transport_result(
-        &self,
-        action: &str,
-        result: Result<Response, TransportError>,
-    ) -> Result<Response> {
-        result.map_err(|error| match error {
-            TransportError::Unreachable(why) => Error::Unavailable(format!(
-                "{action}: cannot reach {}://{}: {why}",
-                self.config.endpoint.scheme, self.config.endpoint.authority
-            )),
-            TransportError::TooLarge(why) => Error::TooLarge(format!("{action}: {why}")),
-            TransportError::Refused(why) => Error::Other(format!("{action}: {why}")),
-        })
-    }
-
-    /// Signs and sends requests, at most [`MAX_IN_FLIGHT`] at once, retrying transient
-    /// failures with exponential backoff; one result per request, in order.
-    fn exchange(&self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>> {
-        let mut results = Vec::with_capacity(requests.len());
-        for chunk in requests.chunks(MAX_IN_FLIGHT) {
-            let mut chunk_results: Vec<Option<Result<Response, TransportError>>> =
-                vec![None; chunk.len()];
-            let mut pending: Vec<usize> = (0..chunk.len()).collect();
-            let mut backoff = FIRST_BACKOFF;
-            for attempt in 1..=ATTEMPTS {
-                let mut signed = Vec::with_capacity(pending.len());
-                for &index in &pending {
-                    let mut request = chunk[index].clone();
-                    match self
-                        .signer
-                        .sign(&mut request, SystemTime::now(), self.payload)
-                    {
-                        Ok(()) => signed.push((index, request)),
-                        Err(error) => {
-                            chunk_results[index] =
-                                Some(Err(TransportError::Refused(error.to_string())));
-                        }
-                    }
-                }
-                let (indexes, batch): (Vec<usize>, Vec<Request>) = signed.into_iter().unzip();
-                let mut retry = Vec::new();
-                for (index, result) in indexes.into_iter().zip(self.transport.send_all(&batch)) {
-                    let transient = match &result {
-                        Ok(response) => is_retryable(response.status),
-                        Err(error) => matches!(error, TransportError::Unreachable(_)),
-                    };
-                    if transient && attempt < ATTEMPTS {
-                        retry.push(index);
-                    }
-                    chunk_results[index] = Some(result);
-                }
-                if retry.is_empty() {
-                    break;
-                }
-                self.transport.sleep(backoff);
-                backoff *= 4;
-                pending = retry;
-            }
-            results.extend(chunk_results.into_iter().map(|result| {
-                result.unwrap_or_else(|| Err(TransportError::Refused("not sent".to_owned())))
-            }));
-        }
-        results
-    }
 }
 
-/// An entry ready to be written.
-struct Write {
-    action: String,
-    name: String,
-    body: Vec<u8>,
-    expiry: Expiry,
-}
-
-/// A conditional write lost a race (412), or S3 saw two at once (409).
-fn is_conflict(response: &Response) -> bool {
-    matches!(response.status, 409 | 412)
-}
-
-fn is_no_such_bucket(response: &Response) -> bool {
-    response.status == 404
-        && parse_error(&response.body).is_some_and(|reply| reply.code == "NoSuchBucket")
-}
-
-fn etag_condition(response: &Response) -> Condition {
-    match response.header("etag") {
-        Some(etag) => Condition::Matches(etag.to_owned()),
-        None => Condition::None,
-    }
-}
-
-fn contention(name: &str) -> Error {
-    Error::Unavailable(format!(
-        "{name} kept changing during {CONDITIONAL_ROUNDS} conditional writes"
-    ))
+fn no_such_key(key: &str) -> Error {
+    Error::NoSuchKey(format!("no entry for key {}", show_key(key)))
 }
 
 fn unique(keys: &[String]) -> Vec<String> {
@@ -669,9 +525,5 @@ fn show_key(key: &str) -> String {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use http::Uri;
 
@@ -9,6 +10,8 @@ use crate::cull::CullPolicy;
 use crate::entry::DefaultLifetime;
 use crate::error::{Error, Result};
 use crate::key::{KeyScheme, Naming, normalize_location};
+use crate::retry::{DEFAULT_DEADLINE, DEFAULT_MAX_ATTEMPTS, RetryPolicy};
+use crate::transport::Timeouts;
 
 /// Django's default timeout (300 s), in milliseconds.
 pub const DEFAULT_TTL_MILLIS: i64 = 300_000;
@@ -85,6 +88,48 @@ pub struct Settings {
     pub storage_class: Option<String>,
     /// Create the bucket when it is missing.
     pub create_bucket: bool,
+    /// Attempts per request on transient failures.
+    pub max_attempts: Option<u32>,
+    /// Milliseconds an operation may spend retrying and waiting out contention.
+    pub deadline_ms: Option<u32>,
+    /// Milliseconds to connect.
+    pub connect_timeout_ms: Option<u32>,
+    /// Milliseconds from sending a request to the first byte of its reply.
+    pub first_byte_timeout_ms: Option<u32>,
+    /// Milliseconds between two bytes of a reply.
+    pub between_bytes_timeout_ms: Option<u32>,
+}
+
+impl Settings {
+    /// Settings for `bucket` in `region`, everything else at its default: AWS S3's endpoint,
+    /// the root location, Django's naming, culling and timeout.
+    pub fn new(bucket: &str, region: &str, credentials: Credentials) -> Settings {
+        Settings {
+            bucket: bucket.to_owned(),
+            region: region.to_owned(),
+            endpoint: None,
+            path_style: None,
+            credentials,
+            location: String::new(),
+            key_prefix: String::new(),
+            version: 1,
+            key_scheme: KeyScheme::Prefixed,
+            default_lifetime: None,
+            max_entries: None,
+            cull_frequency: None,
+            compress_above: None,
+            max_value_bytes: None,
+            acl: None,
+            bucket_acl: None,
+            storage_class: None,
+            create_bucket: false,
+            max_attempts: None,
+            deadline_ms: None,
+            connect_timeout_ms: None,
+            first_byte_timeout_ms: None,
+            between_bytes_timeout_ms: None,
+        }
+    }
 }
 
 /// A validated configuration.
@@ -116,6 +161,10 @@ pub struct Config {
     pub storage_class: Option<String>,
     /// Create the bucket when it is missing.
     pub create_bucket: bool,
+    /// Retries and the operation deadline.
+    pub retry: RetryPolicy,
+    /// HTTP timeouts.
+    pub timeouts: Timeouts,
 }
 
 impl Config {
@@ -162,6 +211,24 @@ impl Config {
                 return Err(invalid(field, format!("{value:?} is not a valid value")));
             }
         }
+        for (field, value) in [
+            ("max-attempts", settings.max_attempts),
+            ("deadline-ms", settings.deadline_ms),
+            ("connect-timeout-ms", settings.connect_timeout_ms),
+            ("first-byte-timeout-ms", settings.first_byte_timeout_ms),
+            (
+                "between-bytes-timeout-ms",
+                settings.between_bytes_timeout_ms,
+            ),
+        ] {
+            if value == Some(0) {
+                return Err(invalid(field, "it must be at least 1".to_owned()));
+            }
+        }
+        let millis = |value: Option<u32>, default: Duration| {
+            value.map_or(default, |ms| Duration::from_millis(u64::from(ms)))
+        };
+        let defaults = Timeouts::default();
         let max_entries = settings.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES);
         if max_entries == 0 {
             return Err(invalid("max-entries", "it must be at least 1".to_owned()));
@@ -199,6 +266,16 @@ impl Config {
             bucket_acl: settings.bucket_acl,
             storage_class: settings.storage_class,
             create_bucket: settings.create_bucket,
+            retry: RetryPolicy {
+                max_attempts: settings.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+                deadline: millis(settings.deadline_ms, DEFAULT_DEADLINE),
+                ..RetryPolicy::default()
+            },
+            timeouts: Timeouts {
+                connect: millis(settings.connect_timeout_ms, defaults.connect),
+                first_byte: millis(settings.first_byte_timeout_ms, defaults.first_byte),
+                between_bytes: millis(settings.between_bytes_timeout_ms, defaults.between_bytes),
+            },
         })
     }
 }
@@ -346,29 +423,15 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
+        let credentials = Credentials {
+            access_key_id: "AKIDEXAMPLE".to_owned(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
+            session_token: Some("token-secret".to_owned()),
+        };
         Settings {
-            bucket: "cache".to_owned(),
-            region: "us-east-1".to_owned(),
             endpoint: Some("http://127.0.0.1:9000".to_owned()),
-            path_style: None,
-            credentials: Credentials {
-                access_key_id: "AKIDEXAMPLE".to_owned(),
-                secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
-                session_token: Some("token-secret".to_owned()),
-            },
             location: "/a/b/".to_owned(),
-            key_prefix: String::new(),
-            version: 1,
-            key_scheme: KeyScheme::Prefixed,
-            default_lifetime: None,
-            max_entries: None,
-            cull_frequency: None,
-            compress_above: None,
-            max_value_bytes: None,
-            acl: None,
-            bucket_acl: None,
-            storage_class: None,
-            create_bucket: false,
+            ..Settings::new("cache", "us-east-1", credentials)
         }
     }
 
@@ -523,6 +586,30 @@ mod tests {
         assert_eq!(config.compress_above, Some(1024));
         assert_eq!(config.acl, None);
         assert_eq!(config.storage_class, None);
+        assert_eq!(config.retry.max_attempts, 4);
+        assert_eq!(config.retry.deadline, Duration::from_secs(10));
+        assert_eq!(config.timeouts, Timeouts::default());
+    }
+
+    #[test]
+    fn retries_and_timeouts_are_configurable() {
+        let mut s = settings();
+        s.max_attempts = Some(2);
+        s.deadline_ms = Some(1500);
+        s.connect_timeout_ms = Some(100);
+        s.first_byte_timeout_ms = Some(200);
+        s.between_bytes_timeout_ms = Some(300);
+        let config = Config::new(s).unwrap();
+        assert_eq!(config.retry.max_attempts, 2);
+        assert_eq!(config.retry.deadline, Duration::from_millis(1500));
+        assert_eq!(
+            config.timeouts,
+            Timeouts {
+                connect: Duration::from_millis(100),
+                first_byte: Duration::from_millis(200),
+                between_bytes: Duration::from_millis(300),
+            }
+        );
     }
 
     type SettingsChange = Box<dyn Fn(&mut Settings)>;
@@ -535,6 +622,12 @@ mod tests {
             ("bucket", Box::new(|s| s.bucket = "a/b".to_owned())),
             ("region", Box::new(|s| s.region.clear())),
             ("max-entries", Box::new(|s| s.max_entries = Some(0))),
+            ("max-attempts", Box::new(|s| s.max_attempts = Some(0))),
+            ("deadline-ms", Box::new(|s| s.deadline_ms = Some(0))),
+            (
+                "between-bytes-timeout-ms",
+                Box::new(|s| s.between_bytes_timeout_ms = Some(0)),
+            ),
             (
                 "credentials.secret-access-key",
                 Box::new(|s| s.credentials.secret_access_key = "a\nb".to_owned()),

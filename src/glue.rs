@@ -60,10 +60,16 @@ impl wit::GuestStore for Store {
             bucket_acl: config.bucket_acl,
             storage_class: config.storage_class,
             create_bucket: config.create_bucket,
+            max_attempts: config.max_attempts,
+            deadline_ms: config.deadline_ms,
+            connect_timeout_ms: config.connect_timeout_ms,
+            first_byte_timeout_ms: config.first_byte_timeout_ms,
+            between_bytes_timeout_ms: config.between_bytes_timeout_ms,
         };
         let config = Config::new(settings).map_err(to_wit)?;
+        let transport = WasiHttp::new(config.timeouts);
         Ok(wit::Store::new(Store {
-            cache: Cache::new(config, WasiHttp),
+            cache: Cache::new(config, transport),
         }))
     }
 

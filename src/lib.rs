@@ -9,13 +9,20 @@
 #![deny(unsafe_code)]
 
 pub mod cache;
+pub mod client;
+pub mod clock;
 pub mod config;
 pub mod cull;
 pub mod entry;
 pub mod error;
 pub mod key;
+pub mod objects;
+pub mod retry;
 pub mod s3;
 pub mod transport;
+
+#[cfg(test)]
+mod memory_s3;
 
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code, reason = "wit-bindgen's generated exports")]

@@ -1,17 +1,46 @@
-//! The seam between the cache and the network: the wasi:http module implements it.
+//! The seam between the cache and the network: the wasi:http module implements it, and the
+//! in-memory S3 of the unit tests.
 
 use std::time::Duration;
 
 use crate::s3::{Request, Response};
 
-/// Why a request got no response.
+/// How long a request may wait on the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open a connection.
+    pub connect: Duration,
+    /// From the request to the first byte of the reply.
+    pub first_byte: Duration,
+    /// Between two bytes of the reply.
+    pub between_bytes: Duration,
+}
+
+impl Default for Timeouts {
+    /// Seconds, not minutes: a cache that waits longer is worse than a miss.
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            first_byte: Duration::from_secs(10),
+            between_bytes: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a request got no response. The variants say whether the server may have seen it, which
+/// decides whether sending it again is safe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {
-    /// No response: connection refused or reset, DNS failure, timeout. Worth retrying.
-    Unreachable(String),
+    /// It never reached the server (connection refused, DNS failure, connect timeout): sending
+    /// it again cannot apply it twice.
+    NotSent(String),
+    /// It was sent and no reply came (reset, reply timeout, a body cut short): the server may
+    /// have applied it.
+    ReplyLost(String),
     /// The response body is longer than the request allowed.
     TooLarge(String),
-    /// The request itself was refused before it was sent (a host policy, a bad header).
+    /// The host refused to send it (an outbound-HTTP policy, a bad header): retrying will not
+    /// help; the message says what to change.
     Refused(String),
 }
 
@@ -19,7 +48,4 @@ pub enum TransportError {
 pub trait Transport {
     /// Sends the requests concurrently; one result per request, in order.
     fn send_all(&self, requests: &[Request]) -> Vec<Result<Response, TransportError>>;
-
-    /// Waits, between retries.
-    fn sleep(&self, duration: Duration);
 }

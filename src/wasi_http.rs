@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody,
@@ -12,23 +11,31 @@ use wasip2::io::poll;
 use wasip2::io::streams::StreamError;
 
 use crate::s3::{Request, Response};
-use crate::transport::{Transport, TransportError};
+use crate::transport::{Timeouts, Transport, TransportError};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
-const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most bytes read of a non-2xx reply.
 const ERROR_REPLY_LIMIT: usize = 64 * 1024;
 /// Bytes asked of the host per read of a response body.
 const READ_CHUNK: u64 = 256 * 1024;
 
 /// Sends requests through `wasi:http/outgoing-handler`.
-pub struct WasiHttp;
+pub struct WasiHttp {
+    timeouts: Timeouts,
+}
+
+impl WasiHttp {
+    /// A transport asking the host for these timeouts.
+    pub fn new(timeouts: Timeouts) -> WasiHttp {
+        WasiHttp { timeouts }
+    }
+}
 
 impl Transport for WasiHttp {
     fn send_all(&self, requests: &[Request]) -> Vec<Result<Response, TransportError>> {
-        let started: Vec<Result<FutureIncomingResponse, TransportError>> =
-            requests.iter().map(start).collect();
+        let started: Vec<Result<FutureIncomingResponse, TransportError>> = requests
+            .iter()
+            .map(|request| start(request, self.timeouts))
+            .collect();
         let mut results: Vec<Option<Result<Response, TransportError>>> = started
             .iter()
             .map(|future| future.as_ref().err().map(|error| Err(error.clone())))
@@ -64,15 +71,12 @@ impl Transport for WasiHttp {
         }
         results.into_iter().flatten().collect()
     }
-
-    fn sleep(&self, duration: Duration) {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        monotonic_clock::subscribe_duration(nanos).block();
-    }
 }
 
-/// Hands a request to the host and writes its body.
-fn start(request: &Request) -> Result<FutureIncomingResponse, TransportError> {
+/// Hands a request to the host and writes its body. A server may answer before it has read
+/// the body (a 412 to `If-None-Match`, a 403), which cuts the body short: that answer, waiting
+/// in the future, is the outcome, so a body that cannot be finished is not an error here.
+fn start(request: &Request, timeouts: Timeouts) -> Result<FutureIncomingResponse, TransportError> {
     let uri: http::Uri = request
         .url
         .parse()
@@ -120,30 +124,32 @@ fn start(request: &Request) -> Result<FutureIncomingResponse, TransportError> {
                 .map_err(|()| refused("the request body was already taken".to_owned()))?,
         )
     };
-    let future = outgoing_handler::handle(outgoing, Some(options())).map_err(from_error_code)?;
+    let future =
+        outgoing_handler::handle(outgoing, Some(options(timeouts))).map_err(from_error_code)?;
     if let Some(body) = body {
-        write_body(body, &request.body)?;
+        write_body(body, &request.body);
     }
     Ok(future)
 }
 
-/// Timeouts where the host supports them (some hosts refuse to set them; the defaults apply).
-fn options() -> RequestOptions {
+/// Timeouts where the host supports them (some hosts refuse to set them; theirs apply).
+fn options(timeouts: Timeouts) -> RequestOptions {
     let options = RequestOptions::new();
     let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-    let _ = options.set_connect_timeout(Some(nanos(CONNECT_TIMEOUT)));
-    let _ = options.set_first_byte_timeout(Some(nanos(FIRST_BYTE_TIMEOUT)));
-    let _ = options.set_between_bytes_timeout(Some(nanos(BETWEEN_BYTES_TIMEOUT)));
+    let _ = options.set_connect_timeout(Some(nanos(timeouts.connect)));
+    let _ = options.set_first_byte_timeout(Some(nanos(timeouts.first_byte)));
+    let _ = options.set_between_bytes_timeout(Some(nanos(timeouts.between_bytes)));
     options
 }
 
-fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), TransportError> {
-    let stream = body
-        .write()
-        .map_err(|()| refused("the request body stream was already taken".to_owned()))?;
+/// Writes the body until it is all written or the host stops taking it. Hosts close the stream
+/// once they have Content-Length bytes, or when the server has answered or gone; either way
+/// the response future says what happened, so failures here are not reported.
+fn write_body(body: OutgoingBody, bytes: &[u8]) {
+    let Ok(stream) = body.write() else {
+        return;
+    };
     let mut rest = bytes;
-    // Hosts close the stream once they have Content-Length bytes, so `Closed` ends the body;
-    // a real failure arrives through the response future.
     while !rest.is_empty() {
         match stream.check_write() {
             Ok(0) => stream.subscribe().block(),
@@ -151,25 +157,19 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), TransportError> {
                 let len = rest
                     .len()
                     .min(usize::try_from(permitted).unwrap_or(usize::MAX));
-                match stream.write(&rest[..len]) {
-                    Ok(()) => rest = &rest[len..],
-                    Err(StreamError::Closed) => break,
-                    Err(StreamError::LastOperationFailed(e)) => {
-                        return Err(unreachable(e.to_debug_string()));
-                    }
+                if stream.write(&rest[..len]).is_err() {
+                    return;
                 }
+                rest = &rest[len..];
             }
-            Err(StreamError::Closed) => break,
-            Err(StreamError::LastOperationFailed(e)) => {
-                return Err(unreachable(e.to_debug_string()));
-            }
+            Err(_) => return,
         }
     }
-    if let Err(StreamError::LastOperationFailed(e)) = stream.blocking_flush() {
-        return Err(unreachable(e.to_debug_string()));
+    if stream.blocking_flush().is_err() {
+        return;
     }
     drop(stream);
-    OutgoingBody::finish(body, None).map_err(from_error_code)
+    let _ = OutgoingBody::finish(body, None);
 }
 
 fn receive(
@@ -229,7 +229,7 @@ fn receive(
             }
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
-                return Err(unreachable(format!(
+                return Err(TransportError::ReplyLost(format!(
                     "the response body broke off: {}",
                     e.to_debug_string()
                 )));
@@ -245,24 +245,47 @@ fn receive(
     })
 }
 
+/// Whether the request may have reached the server decides whether it is safe to send again.
 fn from_error_code(code: ErrorCode) -> TransportError {
     match code {
         ErrorCode::HttpRequestDenied => refused(
-            "the host denied the request (is the endpoint among the allowed outbound hosts?)"
+            "the host denied the request: add the endpoint to the component's allowed outbound \
+             hosts"
                 .to_owned(),
         ),
-        ErrorCode::HttpRequestUriInvalid | ErrorCode::HttpRequestMethodInvalid => {
+        // Spin's answer when a dependency has not been granted outgoing HTTP at all.
+        ErrorCode::InternalError(Some(message)) if message.contains("not permitted") => {
+            refused(format!(
+                "the host does not permit outgoing HTTP from this component ({message}); in \
+                 Spin, give the dependency `inherit_configuration = [\"allowed_outbound_hosts\"]` \
+                 (Spin 4) or the app `dependencies_inherit_configuration = true`"
+            ))
+        }
+        ErrorCode::HttpRequestUriInvalid
+        | ErrorCode::HttpRequestUriTooLong
+        | ErrorCode::HttpRequestMethodInvalid
+        | ErrorCode::HttpRequestHeaderSectionSize(_)
+        | ErrorCode::HttpRequestHeaderSize(_)
+        | ErrorCode::ConfigurationError => {
             refused(format!("the host rejected the request: {code:?}"))
         }
-        ErrorCode::ConnectionRefused => unreachable("connection refused".to_owned()),
-        ErrorCode::ConnectionTimeout => unreachable("connection timed out".to_owned()),
-        ErrorCode::DnsError(_) | ErrorCode::DnsTimeout => {
-            unreachable("the host name did not resolve".to_owned())
+        ErrorCode::ConnectionRefused => not_sent("connection refused"),
+        ErrorCode::ConnectionTimeout => not_sent("connection timed out"),
+        ErrorCode::ConnectionLimitReached => not_sent("the host's connection limit was reached"),
+        ErrorCode::DnsError(_) | ErrorCode::DnsTimeout | ErrorCode::DestinationNotFound => {
+            not_sent("the host name did not resolve")
         }
-        ErrorCode::TlsCertificateError => {
-            unreachable("the server's TLS certificate was rejected".to_owned())
+        ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpProhibited
+        | ErrorCode::DestinationIpUnroutable => not_sent("the destination cannot be reached"),
+        ErrorCode::TlsCertificateError => not_sent("the server's TLS certificate was rejected"),
+        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
+            not_sent("the TLS handshake failed")
         }
-        other => unreachable(format!("{other:?}")),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+            TransportError::ReplyLost("no reply within the timeout".to_owned())
+        }
+        other => TransportError::ReplyLost(format!("{other:?}")),
     }
 }
 
@@ -270,6 +293,6 @@ fn refused(message: String) -> TransportError {
     TransportError::Refused(message)
 }
 
-fn unreachable(message: String) -> TransportError {
-    TransportError::Unreachable(message)
+fn not_sent(message: &str) -> TransportError {
+    TransportError::NotSent(message.to_owned())
 }

@@ -130,6 +130,11 @@ def config():
         bucket_acl=None,
         storage_class=None,
         create_bucket=True,
+        max_attempts=None,
+        deadline_ms=None,
+        connect_timeout_ms=None,
+        first_byte_timeout_ms=None,
+        between_bytes_timeout_ms=None,
     )
 
 

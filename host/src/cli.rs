@@ -124,6 +124,26 @@ struct StoreArgs {
     /// Create the bucket if it does not exist.
     #[arg(long, global = true)]
     create_bucket: bool,
+
+    /// Attempts per request on transient failures (5xx, 429, SlowDown, resets).
+    #[arg(long, env = "S3CACHE_MAX_ATTEMPTS", default_value_t = 4, global = true)]
+    max_attempts: u32,
+
+    /// Seconds an operation may spend retrying and waiting out other writers of its key.
+    #[arg(long, env = "S3CACHE_DEADLINE", default_value = "10", value_parser = parse_millis, global = true)]
+    deadline: u32,
+
+    /// Seconds to open a connection.
+    #[arg(long, env = "S3CACHE_CONNECT_TIMEOUT", default_value = "5", value_parser = parse_millis, global = true)]
+    connect_timeout: u32,
+
+    /// Seconds from a request to the first byte of its reply.
+    #[arg(long, env = "S3CACHE_FIRST_BYTE_TIMEOUT", default_value = "10", value_parser = parse_millis, global = true)]
+    first_byte_timeout: u32,
+
+    /// Seconds between two bytes of a reply.
+    #[arg(long, env = "S3CACHE_BETWEEN_BYTES_TIMEOUT", default_value = "10", value_parser = parse_millis, global = true)]
+    between_bytes_timeout: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -451,6 +471,11 @@ impl StoreArgs {
             storage_class: self.storage_class.clone(),
             // The embedded server is ours: its bucket appears on first write.
             create_bucket: self.create_bucket || embedded,
+            max_attempts: Some(self.max_attempts),
+            deadline_ms: Some(self.deadline),
+            connect_timeout_ms: Some(self.connect_timeout),
+            first_byte_timeout_ms: Some(self.first_byte_timeout),
+            between_bytes_timeout_ms: Some(self.between_bytes_timeout),
         };
         Ok((config, server))
     }
@@ -498,6 +523,16 @@ fn parse_lifetime(text: &str) -> Result<Ttl, String> {
             Ok(Ttl::Milliseconds((seconds * 1000.0).ceil() as i64))
         }
         _ => Err(format!("{text:?} is not seconds or \"never\"")),
+    }
+}
+
+/// Seconds, fractions too, as whole milliseconds (at least 1).
+fn parse_millis(text: &str) -> Result<u32, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
+            Ok((seconds * 1000.0).ceil().min(f64::from(u32::MAX)) as u32)
+        }
+        _ => Err(format!("{text:?} is not a positive number of seconds")),
     }
 }
 

@@ -4,5 +4,6 @@
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod locked_fs;
 pub mod runtime;
 pub mod server;

@@ -37,9 +37,8 @@ pub use bindings::exports::s3cache::cache::cache::{
 /// The component built from this repository, embedded at compile time.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("S3CACHE_COMPONENT_PATH"));
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// First-byte and between-bytes timeout when the component sets none.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest connect, first-byte and between-bytes timeouts, for components that set none.
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle keep-alive connections kept per host.
 const POOL_IDLE_PER_HOST: usize = 64;
 
@@ -222,7 +221,7 @@ fn pooled_client() -> PooledClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_connect_timeout(Some(LONGEST_TIMEOUT));
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     // The system's roots when it has any, else Mozilla's (webpki-roots), so HTTPS works on a
     // bare machine too.
@@ -290,12 +289,13 @@ impl WasiHttpHooks for PooledHooks {
     ) -> ResponseFuture {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let client = self.client.clone();
-        let first_byte = options
-            .and_then(|options| options.first_byte_timeout)
-            .unwrap_or(DEFAULT_TIMEOUT);
-        let between_bytes = options
-            .and_then(|options| options.between_bytes_timeout)
-            .unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = |pick: fn(&RequestOptions) -> Option<Duration>| {
+            options.as_ref().and_then(pick).unwrap_or(LONGEST_TIMEOUT)
+        };
+        // A pooled request may or may not open a connection, so the connect and first-byte
+        // timeouts bound it together.
+        let first_byte = timeout(|o| o.connect_timeout) + timeout(|o| o.first_byte_timeout);
+        let between_bytes = timeout(|o| o.between_bytes_timeout);
         Box::new(async move {
             let response = tokio::time::timeout(first_byte, client.request(request))
                 .await

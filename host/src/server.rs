@@ -1,4 +1,5 @@
-//! The embedded S3-compatible server: s3s-fs over a data directory, on loopback, verifying SigV4.
+//! The embedded S3-compatible server: s3s-fs over a data directory, on loopback, verifying SigV4,
+//! with each object's writes serialized so conditional writes are atomic.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,6 +10,8 @@ use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::locked_fs::LockedFs;
 
 /// A running server; it stops when dropped.
 pub struct S3Server {
@@ -26,9 +29,7 @@ impl S3Server {
     ) -> Result<S3Server> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let fs = s3s_fs::FileSystem::new(data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot serve {}: {e:?}", data_dir.display()))?;
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(LockedFs::new(data_dir)?);
         builder.set_auth(SimpleAuth::from_single(access_key_id, secret_access_key));
         let service = builder.build();
         let addr = listener.local_addr()?;

@@ -26,6 +26,11 @@ class Store:
         bucket_acl: Optional[str],
         storage_class: Optional[str],
         create_bucket: bool,
+        max_attempts: Optional[int],
+        deadline_ms: Optional[int],
+        connect_timeout_ms: Optional[int],
+        first_byte_timeout_ms: Optional[int],
+        between_bytes_timeout_ms: Optional[int],
     ) -> Store: ...
     def get(self, key: str) -> Optional[bytes]: ...
     def set(self, key: str, value: bytes, ttl_ms: Optional[int]) -> None: ...

@@ -66,6 +66,11 @@ def _millis(timeout: Union[int, float]) -> int:
     return min(math.ceil(timeout * 1000), _I64_MAX)
 
 
+def _optional_millis(seconds: Optional[float]) -> Optional[int]:
+    """A duration setting in seconds as the component's milliseconds; None keeps its default."""
+    return None if seconds is None else max(1, _millis(seconds))
+
+
 def _bytes(value: Value) -> bytes:
     if isinstance(value, bytes):
         return value
@@ -88,6 +93,8 @@ class Cache:
     endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (else AWS S3 in the region).
 
     Opening sends no request: a wrong bucket or credentials show up as errors of the first call.
+    Transient failures are retried (max_attempts per request, 4 by default); `deadline` (seconds,
+    10 by default) bounds the retries and the waits for other writers of the same key.
     A Cache may be shared between threads (calls on one Cache queue; use one per thread for
     parallel calls) and survives a fork (the child reopens it).
     """
@@ -115,6 +122,11 @@ class Cache:
         bucket_acl: Optional[str] = None,
         storage_class: Optional[str] = None,
         create_bucket: bool = False,
+        max_attempts: Optional[int] = None,
+        deadline: Optional[float] = None,
+        connect_timeout: Optional[float] = None,
+        first_byte_timeout: Optional[float] = None,
+        between_bytes_timeout: Optional[float] = None,
     ) -> None:
         access_key_id = access_key_id or _env("AWS_ACCESS_KEY_ID")
         secret_access_key = secret_access_key or _env("AWS_SECRET_ACCESS_KEY")
@@ -144,6 +156,11 @@ class Cache:
             bucket_acl=bucket_acl,
             storage_class=storage_class,
             create_bucket=create_bucket,
+            max_attempts=max_attempts,
+            deadline_ms=_optional_millis(deadline),
+            connect_timeout_ms=_optional_millis(connect_timeout),
+            first_byte_timeout_ms=_optional_millis(first_byte_timeout),
+            between_bytes_timeout_ms=_optional_millis(between_bytes_timeout),
         )
         self._default_ms = self._config["default_ttl_ms"]
         self._lock = threading.Lock()

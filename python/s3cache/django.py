@@ -57,6 +57,12 @@ def _positive(value: Any) -> int:
     return _count(value, least=1)
 
 
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise TypeError(f"a positive number of seconds, not {value!r}")
+    return value
+
+
 def _addressing(value: Any) -> Optional[bool]:
     styles = {"path": True, "virtual": False, "auto": None}
     if value not in styles:
@@ -85,6 +91,11 @@ _OPTIONS: Dict[str, Tuple[Callable[[Any], Any], Tuple[str, ...]]] = {
     "AUTO_CREATE_BUCKET": (_flag, ("AWS_AUTO_CREATE_BUCKET",)),
     "COMPRESS_ABOVE": (_count, ()),
     "MAX_VALUE_BYTES": (_positive, ()),
+    "MAX_ATTEMPTS": (_positive, ()),
+    "DEADLINE": (_seconds, ()),
+    "CONNECT_TIMEOUT": (_seconds, ()),
+    "FIRST_BYTE_TIMEOUT": (_seconds, ()),
+    "BETWEEN_BYTES_TIMEOUT": (_seconds, ()),
 }
 
 # Which option a config field the component refuses comes from (its message names the field).
@@ -100,6 +111,11 @@ _FIELD_OPTIONS = {
     "bucket-acl": "BUCKET_ACL",
     "storage-class": "STORAGE_CLASS",
     "max-entries": "MAX_ENTRIES",
+    "max-attempts": "MAX_ATTEMPTS",
+    "deadline-ms": "DEADLINE",
+    "connect-timeout-ms": "CONNECT_TIMEOUT",
+    "first-byte-timeout-ms": "FIRST_BYTE_TIMEOUT",
+    "between-bytes-timeout-ms": "BETWEEN_BYTES_TIMEOUT",
 }
 
 
@@ -160,6 +176,11 @@ class S3Cache(BaseCache):
             bucket_acl=option.get("BUCKET_ACL"),
             storage_class=storage_class,
             create_bucket=option.get("AUTO_CREATE_BUCKET", False),
+            max_attempts=option.get("MAX_ATTEMPTS"),
+            deadline=option.get("DEADLINE"),
+            connect_timeout=option.get("CONNECT_TIMEOUT"),
+            first_byte_timeout=option.get("FIRST_BYTE_TIMEOUT"),
+            between_bytes_timeout=option.get("BETWEEN_BYTES_TIMEOUT"),
         )
         try:
             self._cache = Cache(**config)

@@ -88,7 +88,8 @@ impl Store {
         *, bucket, region, endpoint, path_style, access_key_id, secret_access_key,
         session_token, location, key_prefix, version, made_keys, default_ttl_ms,
         max_entries, cull_frequency, compress_above, max_value_bytes, acl, bucket_acl,
-        storage_class, create_bucket
+        storage_class, create_bucket, max_attempts, deadline_ms, connect_timeout_ms,
+        first_byte_timeout_ms, between_bytes_timeout_ms
     ))]
     #[allow(
         clippy::too_many_arguments,
@@ -116,6 +117,11 @@ impl Store {
         bucket_acl: Option<String>,
         storage_class: Option<String>,
         create_bucket: bool,
+        max_attempts: Option<u32>,
+        deadline_ms: Option<u32>,
+        connect_timeout_ms: Option<u32>,
+        first_byte_timeout_ms: Option<u32>,
+        between_bytes_timeout_ms: Option<u32>,
     ) -> PyResult<Store> {
         let config = Config {
             bucket,
@@ -144,6 +150,11 @@ impl Store {
             bucket_acl,
             storage_class,
             create_bucket,
+            max_attempts,
+            deadline_ms,
+            connect_timeout_ms,
+            first_byte_timeout_ms,
+            between_bytes_timeout_ms,
         };
         let (host, opened) = py
             .detach(|| {

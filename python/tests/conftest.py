@@ -4,8 +4,9 @@ caches on them. Every test that takes `server` runs once against each."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
-from typing import Iterator, List
+from typing import Callable, Iterator, List
 
 import django
 import pytest
@@ -55,3 +56,21 @@ def object_names(server: Server, location: str) -> List[str]:
 def sha1(text: str) -> str:
     """The hex digest the ancestor names entries by."""
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+def in_threads(count: int, work: Callable[[], None]) -> List[BaseException]:
+    """Runs `work` in `count` threads at once; the exceptions they raised."""
+    errors: List[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # collected for the test to assert on
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -13,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -136,5 +137,28 @@ class MotoServer:
         return Server("moto", endpoint, created["AccessKeyId"], created["SecretAccessKey"], process)
 
 
-def start(name: str) -> Optional[Server]:
-    return {"s3cache-server": S3CacheServer.start, "moto": MotoServer.start}[name]()
+def serve(name: str) -> int:
+    """Starts a server, prints its endpoint and credentials as one JSON line, and stops it when
+    standard input closes: how the Rust test suites start moto (their exit closes the pipe)."""
+    server = {"s3cache-server": S3CacheServer.start, "moto": MotoServer.start}[name]()
+    try:
+        print(
+            json.dumps(
+                {
+                    "endpoint": server.endpoint,
+                    "access_key_id": server.access_key_id,
+                    "secret_access_key": server.secret_access_key,
+                }
+            ),
+            flush=True,
+        )
+        sys.stdin.read()
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "serve":
+        sys.exit("usage: servers.py serve moto|s3cache-server")
+    sys.exit(serve(sys.argv[2]))

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import s3cache
-from conftest import BUCKET, object_names, sha1
+from conftest import BUCKET, in_threads, object_names, sha1
 from servers import Server, free_port
 
 
@@ -222,3 +222,16 @@ def test_argument_types_are_checked(server, location):
         cache.get(b"bytes key")
     with pytest.raises(TypeError):
         cache.set("k", b"v", timeout="soon")
+
+
+def test_concurrent_increments_of_one_key_are_atomic(server, location):
+    """8 threads x 10 incr, each thread with its own Cache (as Django opens one per thread)."""
+    open_cache(server, location).set("counter", b"0", timeout=None)
+
+    def increments():
+        cache = open_cache(server, location)
+        for _ in range(10):
+            cache.incr("counter")
+
+    assert in_threads(8, increments) == []
+    assert open_cache(server, location).get("counter") == b"80"

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 import s3cache
-from conftest import BUCKET, object_names, sha1
+from conftest import BUCKET, in_threads, object_names, sha1
 from s3cache.django import S3Cache
 from servers import Server
 
@@ -225,3 +225,16 @@ def test_async_api(server, location):
         assert await cache.ahas_key("k") is False
 
     asyncio.run(scenario())
+
+
+def test_one_backend_per_thread_in_parallel(server, location):
+    """As Django runs it: each thread opens its own backend; 8 x 10 incr of one key give 80."""
+    backend(server, location).set("hits", 0, None)
+
+    def increments():
+        cache = backend(server, location)
+        for _ in range(10):
+            cache.incr("hits")
+
+    assert in_threads(8, increments) == []
+    assert backend(server, location).get("hits") == 80

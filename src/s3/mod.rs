@@ -10,6 +10,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::config::Endpoint;
 use crate::error::Error;
+use crate::retry::{is_transient_code, is_transient_status};
 
 /// Characters left as they are in a URI component, per SigV4's canonical encoding.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -24,6 +25,9 @@ const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
 pub const DELETE_BATCH: usize = 1000;
 /// The metadata header that carries an entry's expiry, so HEAD can answer has-key.
 pub const EXPIRES_HEADER: &str = "x-amz-meta-s3cache-expires";
+/// The metadata header that carries the ids of the latest writes of an object, newest first,
+/// so a writer whose reply was lost can tell whether its write landed.
+pub const WRITES_HEADER: &str = "x-amz-meta-s3cache-writes";
 /// Room for S3 XML replies (listings of 1000 keys are about 300 KB).
 const XML_REPLY_LIMIT: usize = 8 << 20;
 
@@ -40,6 +44,9 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The largest response body the caller accepts.
     pub max_response_body: usize,
+    /// A success reply is an XML document (a listing, a batch delete result), so an S3 error
+    /// document in a 200 reply can be told apart.
+    pub xml_reply: bool,
 }
 
 /// An HTTP response from S3 (any status).
@@ -79,13 +86,17 @@ pub enum Condition {
     Matches(String),
 }
 
-/// Options of an object write.
+/// Options and metadata of an object write.
 #[derive(Debug, Clone, Copy)]
 pub struct PutOptions<'a> {
     /// Canned ACL.
     pub acl: Option<&'a str>,
     /// Storage class.
     pub storage_class: Option<&'a str>,
+    /// The entry's expiry, as [`crate::entry::Expiry::to_header`] writes it.
+    pub expires: &'a str,
+    /// The ids of this write and the ones before it, newest first, space-separated.
+    pub writes: &'a str,
 }
 
 /// Builds requests for one bucket.
@@ -111,18 +122,18 @@ impl Bucket<'_> {
         self.request("DELETE", self.object_url(name), XML_REPLY_LIMIT)
     }
 
-    /// PutObject of an encoded entry, with its expiry as metadata.
+    /// PutObject of an encoded entry, with its expiry and write ids as metadata.
     pub fn put_object(
         &self,
         name: &str,
         body: Vec<u8>,
-        expires: &str,
         condition: &Condition,
         options: PutOptions<'_>,
     ) -> Request {
         let mut request = self.request("PUT", self.object_url(name), XML_REPLY_LIMIT);
         request.header("content-type", "application/octet-stream");
-        request.header(EXPIRES_HEADER, expires);
+        request.header(EXPIRES_HEADER, options.expires);
+        request.header(WRITES_HEADER, options.writes);
         match condition {
             Condition::None => {}
             Condition::Absent => request.header("if-none-match", "*"),
@@ -155,7 +166,9 @@ impl Bucket<'_> {
             .map(|(name, value)| format!("{name}={}", utf8_percent_encode(value, UNRESERVED)))
             .collect::<Vec<_>>()
             .join("&");
-        self.request("GET", self.endpoint.url("", &query), XML_REPLY_LIMIT)
+        let mut request = self.request("GET", self.endpoint.url("", &query), XML_REPLY_LIMIT);
+        request.xml_reply = true;
+        request
     }
 
     /// DeleteObjects of up to [`DELETE_BATCH`] names, in quiet mode (only failures reported).
@@ -165,6 +178,7 @@ impl Bucket<'_> {
         request.header("content-md5", &BASE64.encode(Md5::digest(&body)));
         request.header("content-type", "application/xml");
         request.set_body(body);
+        request.xml_reply = true;
         request
     }
 
@@ -196,6 +210,7 @@ impl Bucket<'_> {
             headers: Vec::new(),
             body: Vec::new(),
             max_response_body,
+            xml_reply: false,
         }
     }
 }
@@ -212,9 +227,16 @@ impl Request {
     }
 }
 
-/// Whether a failed response is worth sending again: throttling, timeouts, server errors.
-pub fn is_retryable(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+/// Whether a reply is a transient failure worth sending the request again for: throttling,
+/// timeouts, server errors, by status or by S3 error code (also inside a 200 reply to a request
+/// whose success is an XML document).
+pub fn is_transient(request: &Request, response: &Response) -> bool {
+    if is_transient_status(response.status) {
+        return true;
+    }
+    let may_carry_error = !response.is_success() || request.xml_reply;
+    may_carry_error
+        && xml::parse_error(&response.body).is_some_and(|reply| is_transient_code(&reply.code))
 }
 
 /// The error a non-success response means; `action` says what was attempted.
@@ -250,7 +272,9 @@ pub fn error_for(action: &str, response: &Response) -> Error {
         )),
         (401 | 403, _) => Error::AccessDenied(what),
         (_, "EntityTooLarge") | (413, _) => Error::TooLarge(what),
-        (status, _) if is_retryable(status) => Error::Unavailable(what),
+        (status, code) if is_transient_status(status) || is_transient_code(code) => {
+            Error::Unavailable(what)
+        }
         _ => Error::Other(what),
     }
 }
@@ -300,11 +324,12 @@ mod tests {
         let options = PutOptions {
             acl: Some("private"),
             storage_class: Some("REDUCED_REDUNDANCY"),
+            expires: "never",
+            writes: "w2 w1",
         };
         let request = bucket.put_object(
             "k",
             b"abc".to_vec(),
-            "never",
             &Condition::Matches("\"e\"".into()),
             options,
         );
@@ -318,6 +343,7 @@ mod tests {
             [
                 ("content-type", "application/octet-stream"),
                 ("x-amz-meta-s3cache-expires", "never"),
+                ("x-amz-meta-s3cache-writes", "w2 w1"),
                 ("if-match", "\"e\""),
                 ("x-amz-acl", "private"),
                 ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
@@ -327,11 +353,12 @@ mod tests {
         let absent = bucket.put_object(
             "k",
             vec![],
-            "1",
             &Condition::Absent,
             PutOptions {
                 acl: None,
                 storage_class: None,
+                expires: "1",
+                writes: "w",
             },
         );
         assert!(
@@ -395,6 +422,25 @@ mod tests {
     }
 
     #[test]
+    fn transient_replies_are_found_by_status_and_by_code() {
+        let endpoint = endpoint();
+        let bucket = Bucket {
+            endpoint: &endpoint,
+        };
+        let get = bucket.get_object("k", 10);
+        let list = bucket.list_objects("", None);
+        let error = |code: &str| format!("<Error><Code>{code}</Code></Error>");
+        assert!(is_transient(&get, &reply(503, "")));
+        assert!(is_transient(&get, &reply(400, &error("RequestTimeout"))));
+        assert!(!is_transient(&get, &reply(400, &error("InvalidArgument"))));
+        assert!(!is_transient(&get, &reply(404, &error("NoSuchKey"))));
+        // A 200 whose body is an error document: only where success is XML.
+        assert!(is_transient(&list, &reply(200, &error("InternalError"))));
+        assert!(!is_transient(&get, &reply(200, &error("InternalError"))));
+        assert!(!is_transient(&list, &reply(200, "<ListBucketResult/>")));
+    }
+
+    #[test]
     fn error_replies_map_to_actionable_variants() {
         let xml = |code: &str| format!("<Error><Code>{code}</Code><Message>msg</Message></Error>");
         assert_eq!(
@@ -420,6 +466,10 @@ mod tests {
         assert!(matches!(
             error_for("x", &reply(400, &xml("InvalidArgument"))),
             Error::Other(_)
+        ));
+        assert!(matches!(
+            error_for("x", &reply(400, &xml("RequestTimeout"))),
+            Error::Unavailable(_)
         ));
         assert_eq!(
             error_for("x", &reply(418, "<html>")),

@@ -130,6 +130,7 @@ mod tests {
             headers: vec![("range".to_owned(), "bytes=0-9".to_owned())],
             body: Vec::new(),
             max_response_body: 0,
+            xml_reply: false,
         };
         example_signer(None)
             .sign(&mut request, example_time(), Payload::Signed)
@@ -158,14 +159,10 @@ mod tests {
         let options = PutOptions {
             acl: Some("private"),
             storage_class: None,
+            expires: "never",
+            writes: "0123456789abcdef",
         };
-        let mut request = bucket.put_object(
-            "loc/41ab",
-            b"v".to_vec(),
-            "never",
-            &Condition::Absent,
-            options,
-        );
+        let mut request = bucket.put_object("loc/41ab", b"v".to_vec(), &Condition::Absent, options);
         example_signer(Some("session-token"))
             .sign(&mut request, example_time(), Payload::Signed)
             .unwrap();
@@ -175,7 +172,8 @@ mod tests {
             authorization.starts_with(
                 "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
                  SignedHeaders=content-length;content-type;host;if-none-match;x-amz-acl;\
-                 x-amz-content-sha256;x-amz-date;x-amz-meta-s3cache-expires;x-amz-security-token, \
+                 x-amz-content-sha256;x-amz-date;x-amz-meta-s3cache-expires;\
+                 x-amz-meta-s3cache-writes;x-amz-security-token, \
                  Signature="
             ),
             "{authorization}"
@@ -191,6 +189,7 @@ mod tests {
             headers: vec![],
             body: b"body".to_vec(),
             max_response_body: 0,
+            xml_reply: false,
         };
         example_signer(None)
             .sign(&mut request, example_time(), Payload::Unsigned)

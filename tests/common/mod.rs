@@ -1,48 +1,134 @@
-//! Shared harness: an in-process S3 server (s3s-fs, verifying SigV4) and runs of the built
-//! `s3cache` binary, which runs the real component.
+//! Shared harness: real S3 servers (s3s-fs in process and moto with SigV4 checks, both
+//! verifying signatures), an independent S3 client (object_store) to look at the objects they
+//! hold, runs of the built `s3cache` binary (which runs the real component), and fault servers.
 
 #![allow(
     dead_code,
     reason = "each test binary uses its own part of the harness"
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+pub mod faults;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use s3cache_host::server::S3Server;
 
-/// The bucket every test uses.
-pub const BUCKET: &str = "test-bucket";
 pub const ACCESS_KEY: &str = "test-access-key";
 pub const SECRET_KEY: &str = "test-secret-key-never-printed";
 
-/// An s3s-fs server on loopback over a temporary directory.
+/// An S3 server with a bucket of the test's own.
 pub struct S3 {
+    /// "s3s-fs" or "moto", for messages.
+    pub kind: &'static str,
+    endpoint: String,
+    access_key: String,
+    secret_key: String,
+    bucket: String,
+    store: AmazonS3,
     // Dropped in this order: the server stops before its runtime goes.
-    server: S3Server,
+    server: Option<S3Server>,
     runtime: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
+}
+
+/// moto, started once per test binary through the Python helper, stopped when the binary exits
+/// (the helper stops it when its standard input closes).
+struct Moto {
+    endpoint: String,
+    access_key: String,
+    secret_key: String,
+    _stdin: Mutex<ChildStdin>,
+    _child: Child,
 }
 
 impl S3 {
-    /// Starts a server that accepts only [`ACCESS_KEY`]/[`SECRET_KEY`] signatures.
+    /// s3s-fs in process over a temporary directory, accepting only [`ACCESS_KEY`] signatures.
     pub fn start() -> S3 {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
+        let runtime = runtime();
         let dir = tempfile::tempdir().expect("temp dir");
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("address");
         let server = runtime
             .block_on(S3Server::bind(loopback, dir.path(), ACCESS_KEY, SECRET_KEY))
             .expect("s3s-fs starts");
+        let endpoint = server.endpoint();
+        S3::new(
+            "s3s-fs",
+            endpoint,
+            ACCESS_KEY,
+            SECRET_KEY,
+            Some(server),
+            runtime,
+            Some(dir),
+        )
+    }
+
+    /// moto (shared by the binary's tests) with a new bucket, or `None` when no Python with
+    /// moto is at hand (and `S3CACHE_REQUIRE_MOTO` is not set, as CI sets it).
+    pub fn moto() -> Option<S3> {
+        let moto = moto()?;
+        let s3 = S3::new(
+            "moto",
+            moto.endpoint.clone(),
+            &moto.access_key,
+            &moto.secret_key,
+            None,
+            runtime(),
+            None,
+        );
+        // moto has no bucket until one is made; the CLI makes it on its first write.
+        s3.cli(".harness").run(&["set", "k", "v"]).expect(0);
+        s3.cli(".harness").run(&["delete", "k"]).expect(0);
+        Some(s3)
+    }
+
+    /// Every server the harness can start: s3s-fs, and moto when available.
+    pub fn all() -> Vec<S3> {
+        std::iter::once(S3::start()).chain(S3::moto()).collect()
+    }
+
+    fn new(
+        kind: &'static str,
+        endpoint: String,
+        access_key: &str,
+        secret_key: &str,
+        server: Option<S3Server>,
+        runtime: tokio::runtime::Runtime,
+        dir: Option<tempfile::TempDir>,
+    ) -> S3 {
+        static BUCKETS: AtomicUsize = AtomicUsize::new(0);
+        let bucket = format!(
+            "test-{}-{}",
+            std::process::id(),
+            BUCKETS.fetch_add(1, Ordering::SeqCst)
+        );
+        // The process-wide TLS provider object_store's client insists on (ring, as the host's).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = AmazonS3Builder::new()
+            .with_endpoint(&endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(&bucket)
+            .with_access_key_id(access_key)
+            .with_secret_access_key(secret_key)
+            .with_virtual_hosted_style_request(false)
+            .build()
+            .expect("object_store client");
         S3 {
+            kind,
+            endpoint,
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            bucket,
+            store,
             server,
             runtime,
             dir,
@@ -51,42 +137,61 @@ impl S3 {
 
     /// The server's URL.
     pub fn endpoint(&self) -> String {
-        self.server.endpoint()
+        self.endpoint.clone()
     }
 
-    /// A CLI pointed at this server, in `location`, creating the bucket on demand.
+    /// The test's bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// A CLI pointed at this server and bucket, in `location`, creating the bucket on demand.
     pub fn cli(&self, location: &str) -> Cli {
         Cli::new()
-            .env("AWS_ENDPOINT_URL_S3", &self.endpoint())
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("S3CACHE_BUCKET", BUCKET)
+            .env("AWS_ENDPOINT_URL_S3", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &self.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
+            .env("S3CACHE_BUCKET", &self.bucket)
             .env("S3CACHE_LOCATION", location)
             .arg("--create-bucket")
     }
 
-    /// Where s3s-fs keeps the object `name` of the test bucket.
-    pub fn object_path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(BUCKET).join(name)
-    }
-
     /// Writes an object behind the cache's back, as any other client of the bucket could.
     pub fn put_raw(&self, name: &str, bytes: &[u8]) {
-        let path = self.object_path(name);
-        std::fs::create_dir_all(path.parent().expect("object has a parent")).expect("mkdir");
-        std::fs::write(path, bytes).expect("write object");
+        let payload = PutPayload::from(bytes.to_vec());
+        self.runtime
+            .block_on(self.store.put(&ObjectPath::from(name), payload))
+            .unwrap_or_else(|e| panic!("{}: put {name}: {e}", self.kind));
     }
 
-    /// The names of the objects directly under `location` (files, not subfolders).
+    /// The size of the object `name`, or `None` when there is none.
+    pub fn size(&self, name: &str) -> Option<u64> {
+        match self
+            .runtime
+            .block_on(self.store.head(&ObjectPath::from(name)))
+        {
+            Ok(meta) => Some(meta.size),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => panic!("{}: head {name}: {e}", self.kind),
+        }
+    }
+
+    /// Whether an object named `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.size(name).is_some()
+    }
+
+    /// The names of the objects directly under `location` (not in "subfolders").
     pub fn objects_in(&self, location: &str) -> Vec<String> {
-        let dir = self.object_path(location);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|entry| entry.path().is_file())
-            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        let prefix = (!location.is_empty()).then(|| ObjectPath::from(location));
+        let listing = self
+            .runtime
+            .block_on(self.store.list_with_delimiter(prefix.as_ref()))
+            .unwrap_or_else(|e| panic!("{}: list {location}: {e}", self.kind));
+        let mut names: Vec<String> = listing
+            .objects
+            .into_iter()
+            .filter_map(|meta| meta.location.filename().map(str::to_owned))
             .collect();
         names.sort();
         names
@@ -101,6 +206,68 @@ impl S3 {
             })
             .count()
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The Python that has moto: `S3CACHE_TEST_PYTHON`, else the virtualenv `python/run-tests`
+/// and `python/setup-venv` make.
+fn python_with_moto() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var_os("S3CACHE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/python-venv/bin/python"));
+    let has_moto = Command::new(&python)
+        .args(["-c", "import moto.server, boto3"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    has_moto.then_some(python)
+}
+
+fn moto() -> Option<&'static Moto> {
+    static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let required = std::env::var_os("S3CACHE_REQUIRE_MOTO").is_some();
+        let Some(python) = python_with_moto() else {
+            assert!(
+                !required,
+                "S3CACHE_REQUIRE_MOTO is set but no Python with moto was found: run \
+                 `bash python/setup-venv` or set S3CACHE_TEST_PYTHON"
+            );
+            eprintln!("moto not found (bash python/setup-venv adds it): s3s-fs only");
+            return None;
+        };
+        let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../python/tests/servers.py");
+        let mut child = Command::new(python)
+            .arg(helper)
+            .args(["serve", "moto"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the moto helper starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the moto helper answers");
+        let info: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("moto helper said {line:?}"));
+        let field = |name: &str| info[name].as_str().expect("a string field").to_owned();
+        Some(Moto {
+            endpoint: field("endpoint"),
+            access_key: field("access_key_id"),
+            secret_key: field("secret_access_key"),
+            _stdin: Mutex::new(child.stdin.take().expect("stdin")),
+            _child: child,
+        })
+    })
+    .as_ref()
 }
 
 /// An invocation of the `s3cache` binary, with a clean AWS/S3CACHE environment.
@@ -229,95 +396,6 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
-}
-
-/// A loopback HTTP server that answers every request with the same reply, or drops the
-/// connection when there is none; it counts requests. For fault tests.
-pub struct FaultServer {
-    addr: SocketAddr,
-    requests: Arc<AtomicUsize>,
-}
-
-impl FaultServer {
-    /// Answers every request with `status` (e.g. "503 Slow Down") and `body`.
-    pub fn replying(status: &str, body: &str) -> FaultServer {
-        FaultServer::start(Some(format!(
-            "HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        )))
-    }
-
-    /// Reads each request, then closes the connection without a reply.
-    pub fn dropping() -> FaultServer {
-        FaultServer::start(None)
-    }
-
-    fn start(reply: Option<String>) -> FaultServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&requests);
-        let reply: Option<Arc<str>> = reply.map(Into::into);
-        // The thread ends with the test process.
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let counter = Arc::clone(&counter);
-                let reply = reply.clone();
-                thread::spawn(move || serve_faults(stream, reply.as_deref(), &counter));
-            }
-        });
-        FaultServer { addr, requests }
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-fn serve_faults(stream: TcpStream, reply: Option<&str>, counter: &AtomicUsize) {
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(clone) => clone,
-        Err(_) => return,
-    });
-    let mut stream = stream;
-    loop {
-        let mut content_length = 0usize;
-        let mut first = true;
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if first {
-                counter.fetch_add(1, Ordering::SeqCst);
-                first = false;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(value) = lower.strip_prefix("content-length:") {
-                content_length = value.trim().parse().unwrap_or(0);
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0; content_length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        match reply {
-            Some(reply) => {
-                if stream.write_all(reply.as_bytes()).is_err() {
-                    return;
-                }
-            }
-            None => return,
-        }
-    }
 }
 
 /// Path of the component the binary embeds.

@@ -79,6 +79,11 @@ fn config() -> Result<Config, variables::Error> {
         bucket_acl: None,
         storage_class: None,
         create_bucket: false,
+        max_attempts: None,
+        deadline_ms: None,
+        connect_timeout_ms: None,
+        first_byte_timeout_ms: None,
+        between_bytes_timeout_ms: None,
     })
 }
 

@@ -1,0 +1,504 @@
+//! The cache logic against the in-memory S3 with a manual clock: Django's semantics, culling,
+//! retries, contention and lost replies, in milliseconds and without real sleeps.
+
+use std::time::Duration;
+
+use super::Cache;
+use crate::clock::Clock;
+use crate::clock::manual::ManualClock;
+use crate::config::{Config, Credentials, Settings};
+use crate::entry::{self, Expiry, Ttl};
+use crate::error::Error;
+use crate::key::{KeyScheme, object_name};
+use crate::memory_s3::{BUCKET, Buckets, Fault, MemoryS3};
+use crate::s3::WRITES_HEADER;
+
+const START_MS: i64 = 1_800_000_000_000;
+const LOCATION: &str = "loc";
+
+struct Harness {
+    cache: Cache<MemoryS3>,
+    s3: MemoryS3,
+    clock: ManualClock,
+}
+
+fn settings() -> Settings {
+    let credentials = Credentials {
+        access_key_id: "AKIDEXAMPLE".to_owned(),
+        secret_access_key: "secret".to_owned(),
+        session_token: None,
+    };
+    Settings {
+        endpoint: Some("http://127.0.0.1:9000".to_owned()),
+        location: LOCATION.to_owned(),
+        ..Settings::new(BUCKET, "us-east-1", credentials)
+    }
+}
+
+fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
+    let mut settings = settings();
+    change(&mut settings);
+    let clock = ManualClock::at(START_MS, 42);
+    let s3 = MemoryS3::new(clock.clone());
+    let config = Config::new(settings).expect("valid settings");
+    let cache = Cache::with_clock(config, s3.clone(), Box::new(clock.clone()));
+    Harness { cache, s3, clock }
+}
+
+fn harness() -> Harness {
+    harness_with(|_| {})
+}
+
+fn name(key: &str) -> String {
+    object_name(LOCATION, "", 1, key)
+}
+
+fn secs(seconds: i64) -> Ttl {
+    Ttl::Millis(seconds * 1000)
+}
+
+impl Harness {
+    fn value_of(&self, key: &str) -> Option<Vec<u8>> {
+        let object = self.s3.object(&name(key))?;
+        Some(
+            entry::decode(&object.body, usize::MAX)
+                .expect("an entry")
+                .value,
+        )
+    }
+
+    fn entries(&self) -> usize {
+        self.s3
+            .names()
+            .iter()
+            .filter(|name| name.starts_with("loc/"))
+            .count()
+    }
+}
+
+#[test]
+fn values_round_trip_and_misses_are_none() {
+    let h = harness();
+    assert_eq!(h.cache.get("k").unwrap(), None);
+    h.cache.set("k", b"value", Ttl::Default).unwrap();
+    assert_eq!(h.cache.get("k").unwrap(), Some(b"value".to_vec()));
+    assert!(h.cache.has_key("k").unwrap());
+    assert!(h.cache.delete("k").unwrap());
+    assert!(!h.cache.delete("k").unwrap());
+    assert_eq!(h.cache.get("k").unwrap(), None);
+}
+
+#[test]
+fn entries_expire_on_the_clock_and_reads_delete_them() {
+    let h = harness();
+    h.cache.set("short", b"v", secs(2)).unwrap();
+    h.cache.set("half", b"v", Ttl::Millis(500)).unwrap();
+    h.cache.set("forever", b"v", Ttl::Never).unwrap();
+    h.cache.set("default", b"v", Ttl::Default).unwrap();
+    h.clock.advance(Duration::from_millis(499));
+    assert!(h.cache.has_key("half").unwrap());
+    h.clock.advance(Duration::from_millis(1));
+    assert_eq!(h.cache.get("half").unwrap(), None);
+    assert!(
+        h.s3.object(&name("half")).is_none(),
+        "deleted when read expired"
+    );
+    h.clock.advance(Duration::from_millis(1500));
+    assert!(h.s3.object(&name("short")).is_some(), "kept until read");
+    assert!(!h.cache.has_key("short").unwrap());
+    assert!(
+        h.s3.object(&name("short")).is_none(),
+        "has-key deletes it too"
+    );
+    h.clock.advance(Duration::from_secs(297));
+    assert!(h.cache.has_key("default").unwrap(), "300 s by default");
+    h.clock.advance(Duration::from_secs(1));
+    assert!(!h.cache.has_key("default").unwrap());
+    h.clock.advance(Duration::from_secs(100_000));
+    assert_eq!(h.cache.get("forever").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn zero_or_negative_ttls_store_expired_entries() {
+    let h = harness();
+    for ttl in [Ttl::Millis(0), secs(-5)] {
+        h.cache.set("k", b"v", ttl).unwrap();
+        assert_eq!(h.cache.get("k").unwrap(), None);
+        assert!(
+            h.cache.add("k", b"w", ttl).unwrap(),
+            "an expired entry does not block add"
+        );
+        assert!(!h.cache.touch("k", Ttl::Default).unwrap());
+    }
+}
+
+#[test]
+fn add_costs_one_put_for_a_new_key_and_refuses_a_live_one() {
+    let h = harness();
+    assert!(h.cache.add("k", b"first", Ttl::Default).unwrap());
+    assert_eq!(h.s3.requests("PUT"), 1);
+    assert_eq!(
+        h.s3.requests("GET"),
+        0,
+        "no read before the conditional write"
+    );
+    assert!(!h.cache.add("k", b"second", Ttl::Default).unwrap());
+    assert_eq!(h.value_of("k").unwrap(), b"first");
+    assert_eq!(
+        h.clock.slept(),
+        Duration::ZERO,
+        "an existing key is no contention"
+    );
+}
+
+#[test]
+fn add_replaces_expired_entries_and_foreign_objects() {
+    let h = harness();
+    h.cache.set("k", b"old", secs(1)).unwrap();
+    h.clock.advance(Duration::from_secs(2));
+    assert!(h.cache.add("k", b"new", Ttl::Default).unwrap());
+    assert_eq!(h.value_of("k").unwrap(), b"new");
+    h.s3.put_raw(&name("garbage"), b"not an entry");
+    assert_eq!(h.cache.get("garbage").unwrap(), None);
+    assert!(h.cache.add("garbage", b"mine", Ttl::Default).unwrap());
+    assert_eq!(h.cache.get("garbage").unwrap(), Some(b"mine".to_vec()));
+}
+
+#[test]
+fn touch_gives_a_new_expiry_and_keeps_the_payload() {
+    let h = harness_with(|s| s.compress_above = Some(Some(10)));
+    let value = vec![b'x'; 1000];
+    h.cache.set("k", &value, secs(2)).unwrap();
+    let stored = h.s3.object(&name("k")).unwrap().body;
+    assert!(h.cache.touch("k", secs(60)).unwrap());
+    let touched = h.s3.object(&name("k")).unwrap().body;
+    assert_eq!(touched[entry::HEADER_LEN..], stored[entry::HEADER_LEN..]);
+    h.clock.advance(Duration::from_secs(30));
+    assert_eq!(h.cache.get("k").unwrap(), Some(value));
+    assert!(!h.cache.touch("absent", secs(60)).unwrap());
+    h.cache.set("brief", b"v", secs(1)).unwrap();
+    h.clock.advance(Duration::from_secs(2));
+    assert!(!h.cache.touch("brief", secs(60)).unwrap());
+}
+
+#[test]
+fn incr_keeps_the_expiry_and_names_its_failures() {
+    let h = harness();
+    h.cache.set("n", b"41", secs(10)).unwrap();
+    assert_eq!(h.cache.incr("n", 1).unwrap(), 42);
+    assert_eq!(h.cache.decr("n", 50).unwrap(), -8);
+    let expiry = entry::decode(&h.s3.object(&name("n")).unwrap().body, usize::MAX)
+        .unwrap()
+        .expiry;
+    assert_eq!(expiry, Expiry::At(START_MS + 10_000));
+    assert!(matches!(
+        h.cache.incr("absent", 1),
+        Err(Error::NoSuchKey(_))
+    ));
+    h.cache.set("word", b"forty-two", Ttl::Default).unwrap();
+    assert!(matches!(
+        h.cache.incr("word", 1),
+        Err(Error::NotAnInteger(_))
+    ));
+    h.cache
+        .set("max", i64::MAX.to_string().as_bytes(), Ttl::Default)
+        .unwrap();
+    assert!(matches!(
+        h.cache.incr("max", 1),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        h.cache.decr("n", i64::MIN),
+        Err(Error::InvalidInput(_))
+    ));
+    h.clock.advance(Duration::from_secs(11));
+    assert!(matches!(h.cache.incr("n", 1), Err(Error::NoSuchKey(_))));
+}
+
+fn cull_leaves(frequency: u32) -> usize {
+    let h = harness_with(|s| {
+        s.max_entries = Some(30);
+        s.cull_frequency = Some(frequency);
+    });
+    for i in 1..50 {
+        h.clock.advance(Duration::from_millis(10));
+        h.cache
+            .set(&format!("cull{i}"), b"value", secs(1000))
+            .unwrap();
+    }
+    (1..50)
+        .filter(|i| h.cache.has_key(&format!("cull{i}")).unwrap())
+        .count()
+}
+
+#[test]
+fn culling_keeps_djangos_counts() {
+    assert_eq!(cull_leaves(3), 29);
+    assert_eq!(cull_leaves(0), 19);
+}
+
+#[test]
+fn clear_pages_through_the_listing_and_spares_other_objects() {
+    let h = harness();
+    for i in 0..23 {
+        h.cache.set(&format!("k{i}"), b"v", Ttl::Default).unwrap();
+    }
+    h.s3.put_raw("loc/readme.txt", b"keep");
+    h.s3.put_raw(
+        "elsewhere/0123456789012345678901234567890123456789",
+        b"keep",
+    );
+    h.cache.clear().unwrap();
+    assert_eq!(
+        h.s3.names(),
+        [
+            "elsewhere/0123456789012345678901234567890123456789",
+            "loc/readme.txt"
+        ]
+    );
+    assert!(h.s3.requests("LIST") >= 5, "23 entries in pages of 5");
+}
+
+#[test]
+fn made_keys_are_hashed_as_given() {
+    let h = harness_with(|s| {
+        s.key_scheme = KeyScheme::Made;
+        s.key_prefix = "ignored".to_owned();
+    });
+    h.cache.set("app:2:foo", b"v", Ttl::Default).unwrap();
+    assert!(
+        h.s3.object(&object_name(LOCATION, "app", 2, "foo"))
+            .is_some()
+    );
+}
+
+#[test]
+fn transient_failures_are_retried_and_persistent_ones_reported() {
+    let h = harness();
+    h.cache.set("k", b"v", Ttl::Default).unwrap();
+    h.s3.fault("GET", Fault::Reply(503, "SlowDown"));
+    h.s3.fault("GET", Fault::NotSent);
+    h.s3.fault("GET", Fault::LoseReplyBefore);
+    assert_eq!(h.cache.get("k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(h.s3.requests("GET"), 4);
+    for _ in 0..4 {
+        h.s3.fault("GET", Fault::Reply(500, "InternalError"));
+    }
+    assert!(matches!(h.cache.get("k"), Err(Error::Unavailable(_))));
+    assert_eq!(h.s3.requests("GET"), 8, "4 attempts, then the error");
+    // AWS's 400 RequestTimeout is transient too.
+    h.s3.fault("HEAD", Fault::Reply(400, "RequestTimeout"));
+    assert!(h.cache.has_key("k").unwrap());
+    assert!(h.clock.slept() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_listing_that_is_an_error_in_a_200_is_retried() {
+    let h = harness();
+    h.s3.fault("LIST", Fault::Reply(200, "InternalError"));
+    h.cache.set("k", b"v", Ttl::Default).unwrap();
+    assert_eq!(h.s3.requests("LIST"), 2);
+    assert_eq!(h.s3.faults_left(), 0);
+}
+
+#[test]
+fn a_lost_reply_to_an_incr_that_landed_does_not_increment_twice() {
+    let h = harness();
+    h.cache.set("n", b"5", Ttl::Default).unwrap();
+    h.s3.fault("PUT", Fault::LoseReplyAfter);
+    assert_eq!(h.cache.incr("n", 1).unwrap(), 6);
+    assert_eq!(h.value_of("n").unwrap(), b"6");
+}
+
+#[test]
+fn a_lost_reply_to_an_incr_that_did_not_land_is_retried() {
+    let h = harness();
+    h.cache.set("n", b"5", Ttl::Default).unwrap();
+    h.s3.fault("PUT", Fault::LoseReplyBefore);
+    assert_eq!(h.cache.incr("n", 1).unwrap(), 6);
+    assert_eq!(h.value_of("n").unwrap(), b"6");
+    h.s3.fault("PUT", Fault::Reply(500, "InternalError"));
+    assert_eq!(h.cache.incr("n", 1).unwrap(), 7);
+    assert_eq!(h.value_of("n").unwrap(), b"7");
+}
+
+#[test]
+fn a_lost_reply_to_an_add_that_landed_still_answers_true() {
+    let h = harness();
+    h.s3.fault("PUT", Fault::LoseReplyAfter);
+    assert!(h.cache.add("k", b"mine", Ttl::Default).unwrap());
+    assert_eq!(h.value_of("k").unwrap(), b"mine");
+    h.s3.fault("PUT", Fault::LoseReplyAfter);
+    assert!(h.cache.touch("k", secs(100)).unwrap());
+}
+
+#[test]
+fn an_incr_that_landed_is_found_after_other_writes_followed_it() {
+    let h = harness();
+    h.cache.set("n", b"5", Ttl::Default).unwrap();
+    h.s3.fault("PUT", Fault::LoseReplyAfter);
+    // Two other increments land between the lost reply and the re-read.
+    h.s3.fault(
+        "GET",
+        Fault::Before(Box::new(|buckets: &mut Buckets| {
+            let object = buckets
+                .get_mut(BUCKET)
+                .unwrap()
+                .get_mut(&name("n"))
+                .unwrap();
+            let writes = &mut object
+                .metadata
+                .iter_mut()
+                .find(|(header, _)| header == WRITES_HEADER)
+                .unwrap()
+                .1;
+            *writes = format!("other2 other1 {writes}");
+            object.body = entry::encode(b"8", Expiry::Never, None);
+        })),
+    );
+    assert_eq!(
+        h.cache.incr("n", 1).unwrap(),
+        6,
+        "its own result, applied once"
+    );
+    assert_eq!(h.value_of("n").unwrap(), b"8");
+}
+
+#[test]
+fn a_write_slipped_in_first_makes_the_update_read_again() {
+    let h = harness();
+    h.cache.set("n", b"10", Ttl::Default).unwrap();
+    let other = entry::encode(b"20", Expiry::Never, None);
+    h.s3.fault(
+        "PUT",
+        Fault::Before(Box::new(move |buckets: &mut Buckets| {
+            let object = buckets
+                .get_mut(BUCKET)
+                .unwrap()
+                .get_mut(&name("n"))
+                .unwrap();
+            object.body = other;
+            object.etag = "\"someone-else\"".to_owned();
+        })),
+    );
+    assert_eq!(h.cache.incr("n", 1).unwrap(), 21);
+    assert_eq!(h.s3.requests("PUT"), 3, "set, the lost race, the retry");
+    assert!(
+        h.clock.slept() > Duration::ZERO,
+        "contention waits, jittered"
+    );
+}
+
+#[test]
+fn conflicts_409_and_404_mean_read_again() {
+    let h = harness();
+    h.cache.set("n", b"1", Ttl::Default).unwrap();
+    h.s3.fault("PUT", Fault::Reply(409, "ConditionalRequestConflict"));
+    assert_eq!(h.cache.incr("n", 1).unwrap(), 2);
+    // Deleted between the read and the If-Match write: AWS answers 404, and it is a miss.
+    h.s3.fault(
+        "PUT",
+        Fault::Before(Box::new(|buckets: &mut Buckets| {
+            buckets.get_mut(BUCKET).unwrap().remove(&name("n"));
+        })),
+    );
+    assert!(matches!(h.cache.incr("n", 1), Err(Error::NoSuchKey(_))));
+}
+
+#[test]
+fn endless_contention_ends_in_an_error_at_the_deadline() {
+    let h = harness_with(|s| s.deadline_ms = Some(2_000));
+    h.cache.set("n", b"1", Ttl::Default).unwrap();
+    for _ in 0..1000 {
+        h.s3.fault("PUT", Fault::Reply(412, "PreconditionFailed"));
+    }
+    let error = h.cache.incr("n", 1).unwrap_err();
+    assert!(
+        matches!(&error, Error::Unavailable(message) if message.contains("deadline")),
+        "{error}"
+    );
+    assert!(h.clock.slept() <= Duration::from_secs(2));
+    assert!(h.clock.slept() >= Duration::from_secs(1), "it kept trying");
+    assert_eq!(h.value_of("n").unwrap(), b"1");
+}
+
+#[test]
+fn writes_remember_the_latest_ids() {
+    let h = harness();
+    h.cache.set("n", b"0", Ttl::Default).unwrap();
+    for _ in 0..12 {
+        h.cache.incr("n", 1).unwrap();
+    }
+    let object = h.s3.object(&name("n")).unwrap();
+    let ids = object
+        .metadata
+        .iter()
+        .find(|(header, _)| header == WRITES_HEADER)
+        .map(|(_, ids)| ids.split(' ').count());
+    assert_eq!(ids, Some(8));
+}
+
+#[test]
+fn a_missing_bucket_is_created_when_allowed_and_reported_otherwise() {
+    let h = harness();
+    h.s3.drop_bucket(BUCKET);
+    assert!(matches!(
+        h.cache.set("k", b"v", Ttl::Default),
+        Err(Error::NoSuchBucket(_))
+    ));
+    let h = harness_with(|s| s.create_bucket = true);
+    h.s3.drop_bucket(BUCKET);
+    h.cache.set("k", b"v", Ttl::Default).unwrap();
+    assert_eq!(h.cache.get("k").unwrap(), Some(b"v".to_vec()));
+    h.s3.drop_bucket(BUCKET);
+    assert!(h.cache.add("fresh", b"v", Ttl::Default).unwrap());
+    h.s3.drop_bucket(BUCKET);
+    let pairs = vec![
+        ("a".to_owned(), b"1".to_vec()),
+        ("b".to_owned(), b"2".to_vec()),
+    ];
+    assert_eq!(
+        h.cache.set_many(&pairs, Ttl::Default).unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(h.entries(), 2);
+}
+
+#[test]
+fn batches_fetch_store_and_delete_many_keys() {
+    let h = harness();
+    let pairs: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|i| (format!("k{i}"), format!("v{i}").into_bytes()))
+        .collect();
+    assert!(h.cache.set_many(&pairs, Ttl::Default).unwrap().is_empty());
+    let keys: Vec<String> = (0..45).map(|i| format!("k{i}")).collect();
+    h.s3.fault("GET", Fault::LoseReplyBefore);
+    let hits = h.cache.get_many(&keys).unwrap();
+    assert_eq!(hits.len(), 40);
+    assert_eq!(hits[7], ("k7".to_owned(), b"v7".to_vec()));
+    h.cache.delete_many(&keys).unwrap();
+    assert_eq!(h.entries(), 0);
+    assert_eq!(h.s3.requests("DELETE_OBJECTS"), 1);
+}
+
+#[test]
+fn values_over_the_limit_are_refused_and_objects_over_it_are_too_large() {
+    let h = harness_with(|s| s.max_value_bytes = Some(100));
+    assert!(matches!(
+        h.cache.set("k", &[0; 101], Ttl::Default),
+        Err(Error::TooLarge(_))
+    ));
+    assert_eq!(h.s3.total_requests(), 0, "refused before anything is sent");
+    h.s3.put_raw(&name("big"), &entry::encode(&[1; 500], Expiry::Never, None));
+    assert!(matches!(h.cache.get("big"), Err(Error::TooLarge(_))));
+}
+
+#[test]
+fn the_write_ids_are_random_per_write() {
+    let h = harness();
+    let first = h.cache.write_id();
+    let second = h.cache.write_id();
+    assert_ne!(first, second);
+    assert_eq!(first.len(), 16);
+    assert!(h.clock.random() != 0);
+}

@@ -1,0 +1,261 @@
+//! S3 object operations on a store's bucket: reads, writes (creating the bucket on demand),
+//! deletes one at a time and a thousand at a time, and listings of the entry names.
+
+use crate::client::{Client, Deadline, Sent};
+use crate::config::Config;
+use crate::cull::Listed;
+use crate::error::{Error, Result};
+use crate::key::{is_entry_name, list_prefix};
+use crate::s3::xml::{parse_delete_failures, parse_error, parse_list};
+use crate::s3::{Bucket, Condition, DELETE_BATCH, PutOptions, Request, Response, error_for};
+use crate::transport::Transport;
+
+/// The bucket of a store, through its client.
+pub struct Objects<'a, T> {
+    /// The client that signs and sends.
+    pub client: &'a Client<T>,
+    /// The store's configuration.
+    pub config: &'a Config,
+}
+
+/// What a read found under a name.
+#[derive(Debug)]
+pub enum Found {
+    /// An object, with its reply (the body is empty for HEAD).
+    Object(Response),
+    /// No object (or no bucket, when the bucket is created on demand).
+    Missing,
+}
+
+/// An object to write: the encoded entry and its metadata.
+#[derive(Debug, Clone)]
+pub struct Write {
+    /// What the write is, for error messages.
+    pub action: String,
+    /// The object name.
+    pub name: String,
+    /// The encoded entry.
+    pub body: Vec<u8>,
+    /// The expiry metadata.
+    pub expires: String,
+    /// This write's id, then the ids of the writes before it, space-separated.
+    pub writes: String,
+}
+
+/// What a conditional write came to.
+#[derive(Debug)]
+pub enum Written {
+    /// It landed.
+    Stored,
+    /// Its condition failed: someone else changed the object (412), was changing it (409), or
+    /// removed it (404 to If-Match).
+    Conflict,
+    /// No usable reply: it may or may not have landed.
+    Unknown(Error),
+}
+
+impl<T: Transport> Objects<'_, T> {
+    /// `s3://bucket/name`, for messages.
+    pub fn describe(&self, name: &str) -> String {
+        format!("s3://{}/{name}", self.config.bucket)
+    }
+
+    fn bucket(&self) -> Bucket<'_> {
+        Bucket {
+            endpoint: &self.config.endpoint,
+        }
+    }
+
+    /// The largest object a read accepts: the entry header plus the largest value.
+    pub fn max_object_bytes(&self) -> usize {
+        self.config
+            .max_value_bytes
+            .saturating_add(crate::entry::HEADER_LEN)
+    }
+
+    /// GETs an object.
+    pub fn get(&self, deadline: &Deadline, name: &str) -> Result<Found> {
+        let action = format!("get {}", self.describe(name));
+        let request = self.get_request(name);
+        let response = self.client.send(deadline, &action, request)?;
+        self.found(&action, response)
+    }
+
+    /// The GET of an object, for batches.
+    pub fn get_request(&self, name: &str) -> Request {
+        self.bucket().get_object(name, self.max_object_bytes())
+    }
+
+    /// HEADs an object: its metadata without its body.
+    pub fn head(&self, deadline: &Deadline, name: &str) -> Result<Found> {
+        let action = format!("head {}", self.describe(name));
+        let response = self
+            .client
+            .send(deadline, &action, self.bucket().head_object(name))?;
+        self.found(&action, response)
+    }
+
+    /// A reply to a read: the object, a miss, or the error it means.
+    pub fn found(&self, action: &str, response: Response) -> Result<Found> {
+        if response.is_success() {
+            return Ok(Found::Object(response));
+        }
+        if response.status == 404 && (!is_no_such_bucket(&response) || self.config.create_bucket) {
+            return Ok(Found::Missing);
+        }
+        Err(error_for(action, &response))
+    }
+
+    /// The PUT of `write`.
+    pub fn put_request(&self, write: &Write, condition: &Condition) -> Request {
+        let options = PutOptions {
+            acl: self.config.acl.as_deref(),
+            storage_class: self.config.storage_class.as_deref(),
+            expires: &write.expires,
+            writes: &write.writes,
+        };
+        self.bucket()
+            .put_object(&write.name, write.body.clone(), condition, options)
+    }
+
+    /// An unconditional PUT (idempotent, so retried freely).
+    pub fn put(&self, deadline: &Deadline, write: &Write) -> Result<()> {
+        let request = self.put_request(write, &Condition::None);
+        let mut response = self.client.send(deadline, &write.action, request.clone())?;
+        if self.config.create_bucket && is_no_such_bucket(&response) {
+            self.create_bucket(deadline)?;
+            response = self.client.send(deadline, &write.action, request)?;
+        }
+        if response.is_success() {
+            Ok(())
+        } else {
+            Err(error_for(&write.action, &response))
+        }
+    }
+
+    /// A conditional PUT, sent at most once unless it certainly did not land.
+    pub fn put_if(
+        &self,
+        deadline: &Deadline,
+        write: &Write,
+        condition: &Condition,
+    ) -> Result<Written> {
+        let request = self.put_request(write, condition);
+        let mut sent = self
+            .client
+            .send_once(deadline, &write.action, request.clone())?;
+        if self.config.create_bucket
+            && matches!(&sent, Sent::Answered(response) if is_no_such_bucket(response))
+        {
+            self.create_bucket(deadline)?;
+            sent = self.client.send_once(deadline, &write.action, request)?;
+        }
+        match sent {
+            Sent::Unknown(error) => Ok(Written::Unknown(error)),
+            Sent::Answered(response) if response.is_success() => Ok(Written::Stored),
+            Sent::Answered(response) if is_conflict(&response) => Ok(Written::Conflict),
+            Sent::Answered(response) => Err(error_for(&write.action, &response)),
+        }
+    }
+
+    /// DELETEs an object (S3 answers the same whether it existed or not).
+    pub fn delete(&self, deadline: &Deadline, name: &str) -> Result<()> {
+        let action = format!("delete {}", self.describe(name));
+        let response = self
+            .client
+            .send(deadline, &action, self.bucket().delete_object(name))?;
+        match response.status {
+            200..=299 | 404 => Ok(()),
+            _ => Err(error_for(&action, &response)),
+        }
+    }
+
+    /// Deletes objects by name, up to 1000 per request, the requests concurrently.
+    pub fn delete_names(&self, deadline: &Deadline, names: &[&str]) -> Result<()> {
+        let action = format!("delete objects in s3://{}", self.config.bucket);
+        let requests = names
+            .chunks(DELETE_BATCH)
+            .map(|chunk| self.bucket().delete_objects(chunk))
+            .collect();
+        for response in self.client.send_all(deadline, &action, requests) {
+            let response = response?;
+            if !response.is_success() {
+                if self.config.create_bucket && is_no_such_bucket(&response) {
+                    continue;
+                }
+                return Err(error_for(&action, &response));
+            }
+            let failures = parse_delete_failures(&response.body)
+                .map_err(|e| Error::Other(format!("{action}: {e}")))?;
+            if let Some(first) = failures.first() {
+                return Err(Error::Other(format!(
+                    "{action}: {} objects were not deleted, the first {first}",
+                    failures.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists every entry under the location (other names are skipped), page by page.
+    pub fn list_entries(&self, deadline: &Deadline) -> Result<Vec<Listed>> {
+        let location = &self.config.naming.location;
+        let prefix = list_prefix(location);
+        let action = format!("list s3://{}/{prefix}", self.config.bucket);
+        let mut entries = Vec::new();
+        let mut continuation: Option<String> = None;
+        loop {
+            let request = self.bucket().list_objects(&prefix, continuation.as_deref());
+            let response = self.client.send(deadline, &action, request)?;
+            if !response.is_success() {
+                if self.config.create_bucket && is_no_such_bucket(&response) {
+                    return Ok(Vec::new());
+                }
+                return Err(error_for(&action, &response));
+            }
+            let page =
+                parse_list(&response.body).map_err(|e| Error::Other(format!("{action}: {e}")))?;
+            entries.extend(
+                page.objects
+                    .into_iter()
+                    .filter(|listed| is_entry_name(location, &listed.name)),
+            );
+            match page.continuation {
+                Some(token) if Some(&token) != continuation.as_ref() => continuation = Some(token),
+                Some(_) => {
+                    return Err(Error::Other(format!(
+                        "{action}: the server repeated a continuation token"
+                    )));
+                }
+                None => return Ok(entries),
+            }
+        }
+    }
+
+    /// Creates the bucket (with its ACL, in its region); one that exists already is fine.
+    pub fn create_bucket(&self, deadline: &Deadline) -> Result<()> {
+        let action = format!("create bucket {}", self.config.bucket);
+        let request = self
+            .bucket()
+            .create_bucket(&self.config.region, self.config.bucket_acl.as_deref());
+        let response = self.client.send(deadline, &action, request)?;
+        let code = parse_error(&response.body).map(|reply| reply.code);
+        if response.is_success() || code.as_deref() == Some("BucketAlreadyOwnedByYou") {
+            Ok(())
+        } else {
+            Err(error_for(&action, &response))
+        }
+    }
+}
+
+/// A conditional write lost a race (412), met another in flight (409), or its If-Match found
+/// no object (404, as AWS answers).
+fn is_conflict(response: &Response) -> bool {
+    matches!(response.status, 409 | 412) || (response.status == 404 && !is_no_such_bucket(response))
+}
+
+/// Whether a reply says the bucket does not exist.
+pub fn is_no_such_bucket(response: &Response) -> bool {
+    response.status == 404
+        && parse_error(&response.body).is_some_and(|reply| reply.code == "NoSuchBucket")
+}
