@@ -19,6 +19,8 @@ pub const DEFAULT_TTL_MILLIS: i64 = 300_000;
 pub const DEFAULT_MAX_ENTRIES: u32 = 300;
 /// Django's CULL_FREQUENCY default.
 pub const DEFAULT_CULL_FREQUENCY: u32 = 3;
+/// The storage class django-s3-cache's REDUCED_REDUNDANCY chose.
+pub const REDUCED_REDUNDANCY: &str = "REDUCED_REDUNDANCY";
 /// Values longer than this are deflated by default.
 pub const DEFAULT_COMPRESS_ABOVE: u32 = 1024;
 /// The default largest value.
@@ -86,6 +88,12 @@ pub struct Settings {
     pub bucket_acl: Option<String>,
     /// Storage class.
     pub storage_class: Option<String>,
+    /// django-s3-cache's REDUCED_REDUNDANCY: storage class `REDUCED_REDUNDANCY`.
+    pub reduced_redundancy: bool,
+    /// Server-side encryption: `AES256` or `aws:kms`.
+    pub sse: Option<String>,
+    /// The KMS key of `aws:kms` encryption.
+    pub sse_kms_key_id: Option<String>,
     /// Create the bucket when it is missing.
     pub create_bucket: bool,
     /// Attempts per request on transient failures.
@@ -122,6 +130,9 @@ impl Settings {
             acl: None,
             bucket_acl: None,
             storage_class: None,
+            reduced_redundancy: false,
+            sse: None,
+            sse_kms_key_id: None,
             create_bucket: false,
             max_attempts: None,
             deadline_ms: None,
@@ -159,6 +170,10 @@ pub struct Config {
     pub bucket_acl: Option<String>,
     /// `x-amz-storage-class` of writes.
     pub storage_class: Option<String>,
+    /// `x-amz-server-side-encryption` of writes.
+    pub sse: Option<String>,
+    /// `x-amz-server-side-encryption-aws-kms-key-id` of writes.
+    pub sse_kms_key_id: Option<String>,
     /// Create the bucket when it is missing.
     pub create_bucket: bool,
     /// Retries and the operation deadline.
@@ -204,6 +219,7 @@ impl Config {
             ("acl", &settings.acl),
             ("bucket-acl", &settings.bucket_acl),
             ("storage-class", &settings.storage_class),
+            ("sse-kms-key-id", &settings.sse_kms_key_id),
         ] {
             if let Some(value) = value
                 && (value.is_empty() || !is_header_safe(value))
@@ -229,6 +245,28 @@ impl Config {
             value.map_or(default, |ms| Duration::from_millis(u64::from(ms)))
         };
         let defaults = Timeouts::default();
+        let storage_class = match (settings.reduced_redundancy, settings.storage_class) {
+            (true, Some(class)) if class != REDUCED_REDUNDANCY => {
+                return Err(invalid(
+                    "reduced-redundancy",
+                    format!("it contradicts storage-class {class:?}"),
+                ));
+            }
+            (true, _) => Some(REDUCED_REDUNDANCY.to_owned()),
+            (false, class) => class,
+        };
+        if let Some(sse) = settings.sse.as_deref()
+            && sse != "AES256"
+            && sse != "aws:kms"
+        {
+            return Err(invalid("sse", format!("{sse:?} is not AES256 or aws:kms")));
+        }
+        if settings.sse_kms_key_id.is_some() && settings.sse.as_deref() != Some("aws:kms") {
+            return Err(invalid(
+                "sse-kms-key-id",
+                "a KMS key needs sse aws:kms".to_owned(),
+            ));
+        }
         let max_entries = settings.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES);
         if max_entries == 0 {
             return Err(invalid("max-entries", "it must be at least 1".to_owned()));
@@ -264,7 +302,9 @@ impl Config {
             max_value_bytes: settings.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES) as usize,
             acl: settings.acl,
             bucket_acl: settings.bucket_acl,
-            storage_class: settings.storage_class,
+            storage_class,
+            sse: settings.sse,
+            sse_kms_key_id: settings.sse_kms_key_id,
             create_bucket: settings.create_bucket,
             retry: RetryPolicy {
                 max_attempts: settings.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
@@ -330,6 +370,19 @@ impl Endpoint {
             ));
         }
         let host = authority.host();
+        if host.is_empty() || url.contains('#') {
+            return Err(invalid(
+                "endpoint",
+                format!("{url:?} needs a host, and no fragment"),
+            ));
+        }
+        let port_text = authority.as_str().strip_prefix(host).unwrap_or_default();
+        if !port_text.is_empty() && authority.port_u16().is_none() {
+            return Err(invalid(
+                "endpoint",
+                format!("{url:?} has a port that is not a number from 0 to 65535"),
+            ));
+        }
         let default_port = if scheme == "https" { 443 } else { 80 };
         let port = match authority.port_u16() {
             Some(port) if port != default_port => format!(":{port}"),
@@ -592,6 +645,27 @@ mod tests {
     }
 
     #[test]
+    fn the_ancestors_storage_and_encryption_options_resolve() {
+        let mut s = settings();
+        s.reduced_redundancy = true;
+        assert_eq!(
+            Config::new(s.clone()).unwrap().storage_class.as_deref(),
+            Some("REDUCED_REDUNDANCY")
+        );
+        s.storage_class = Some("REDUCED_REDUNDANCY".to_owned());
+        assert!(Config::new(s).is_ok(), "the same class twice is fine");
+        let mut s = settings();
+        s.sse = Some("aws:kms".to_owned());
+        s.sse_kms_key_id = Some("arn:aws:kms:eu-west-1:1:key/k".to_owned());
+        let config = Config::new(s).unwrap();
+        assert_eq!(config.sse.as_deref(), Some("aws:kms"));
+        assert_eq!(
+            config.sse_kms_key_id.as_deref(),
+            Some("arn:aws:kms:eu-west-1:1:key/k")
+        );
+    }
+
+    #[test]
     fn retries_and_timeouts_are_configurable() {
         let mut s = settings();
         s.max_attempts = Some(2);
@@ -651,12 +725,42 @@ mod tests {
                 Box::new(|s| s.storage_class = Some(String::new())),
             ),
             (
+                "reduced-redundancy",
+                Box::new(|s| {
+                    s.reduced_redundancy = true;
+                    s.storage_class = Some("GLACIER".to_owned());
+                }),
+            ),
+            ("sse", Box::new(|s| s.sse = Some("aes256".to_owned()))),
+            (
+                "sse-kms-key-id",
+                Box::new(|s| {
+                    s.sse = Some("AES256".to_owned());
+                    s.sse_kms_key_id = Some("key".to_owned());
+                }),
+            ),
+            (
+                "sse-kms-key-id",
+                Box::new(|s| {
+                    s.sse = Some("aws:kms".to_owned());
+                    s.sse_kms_key_id = Some("bad\nkey".to_owned());
+                }),
+            ),
+            (
                 "endpoint",
                 Box::new(|s| s.endpoint = Some("ftp://host".to_owned())),
             ),
             (
                 "endpoint",
                 Box::new(|s| s.endpoint = Some("http://user:pw@host".to_owned())),
+            ),
+            (
+                "endpoint",
+                Box::new(|s| s.endpoint = Some("http://:0.#".to_owned())),
+            ),
+            (
+                "endpoint",
+                Box::new(|s| s.endpoint = Some("http://host:99999".to_owned())),
             ),
             (
                 "path-style",

@@ -17,7 +17,25 @@ use exports::s3cache::cache::cache as wit;
 struct Component;
 
 impl wit::Guest for Component {
+    type Credentials = SecretCredentials;
     type Store = Store;
+}
+
+/// The `credentials` resource: the secret stays inside the component, behind a handle.
+pub struct SecretCredentials(Credentials);
+
+impl wit::GuestCredentials for SecretCredentials {
+    fn new(
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+    ) -> SecretCredentials {
+        SecretCredentials(Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        })
+    }
 }
 
 /// The `store` resource.
@@ -32,11 +50,7 @@ impl wit::GuestStore for Store {
             region: config.region,
             endpoint: config.endpoint,
             path_style: config.path_style,
-            credentials: Credentials {
-                access_key_id: config.credentials.access_key_id,
-                secret_access_key: config.credentials.secret_access_key,
-                session_token: config.credentials.session_token,
-            },
+            credentials: config.credentials.into_inner::<SecretCredentials>().0,
             location: config.location,
             key_prefix: config.key_prefix,
             version: config.version,
@@ -59,6 +73,9 @@ impl wit::GuestStore for Store {
             acl: config.acl,
             bucket_acl: config.bucket_acl,
             storage_class: config.storage_class,
+            reduced_redundancy: config.reduced_redundancy,
+            sse: config.sse,
+            sse_kms_key_id: config.sse_kms_key_id,
             create_bucket: config.create_bucket,
             max_attempts: config.max_attempts,
             deadline_ms: config.deadline_ms,

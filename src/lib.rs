@@ -22,6 +22,8 @@ pub mod s3;
 pub mod transport;
 
 #[cfg(test)]
+mod fuzzing;
+#[cfg(test)]
 mod memory_s3;
 
 #[cfg(target_arch = "wasm32")]

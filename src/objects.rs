@@ -111,6 +111,8 @@ impl<T: Transport> Objects<'_, T> {
         let options = PutOptions {
             acl: self.config.acl.as_deref(),
             storage_class: self.config.storage_class.as_deref(),
+            sse: self.config.sse.as_deref(),
+            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
             expires: &write.expires,
             writes: &write.writes,
         };

@@ -2,7 +2,7 @@
 // with jco into ./dist.
 import { cache } from './dist/s3cache.js';
 
-const { Store } = cache;
+const { Credentials, Store } = cache;
 
 // jco's ComponentError prints as "[object Object]"; the error variant is in its payload.
 process.on('uncaughtException', (e) => {
@@ -30,17 +30,18 @@ function check(what, actual, expected) {
 }
 
 // jco maps the WIT record to camelCase fields, option<T> to T | undefined, variants to
-// { tag, val } and s64 to BigInt.
+// { tag, val }, s64 to BigInt, and resources to classes (the credentials are one, so the secret
+// never shows when the config is logged).
 const store = Store.open({
   bucket: 's3cache',
   region: 'us-east-1',
   endpoint: process.env.S3CACHE_ENDPOINT ?? 'http://127.0.0.1:9000',
   pathStyle: true,
-  credentials: {
-    accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '',
-    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '',
-    sessionToken: process.env.AWS_SESSION_TOKEN,
-  },
+  credentials: new Credentials(
+    process.env.AWS_ACCESS_KEY_ID ?? '',
+    process.env.AWS_SECRET_ACCESS_KEY ?? '',
+    process.env.AWS_SESSION_TOKEN,
+  ),
   // A location of its own, so the tour never touches other entries in the bucket.
   location: 'examples/node',
   keyPrefix: '',

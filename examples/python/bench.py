@@ -13,7 +13,7 @@ import os
 import statistics
 import time
 
-from demo import DEFAULT_WASM, Cache, config
+from demo import DEFAULT_WASM, Cache, config, credentials
 from wasmtime.component import Variant
 
 
@@ -30,7 +30,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", type=int, default=20)
     args = parser.parse_args()
-    cache = Cache(str(os.environ.get("S3CACHE_WASM", DEFAULT_WASM)), config())
+    cache = Cache(str(os.environ.get("S3CACHE_WASM", DEFAULT_WASM)), config(), credentials())
     small, big = os.urandom(1 << 10), os.urandom(1 << 20)
     never = Variant("never")
     cache.set("bench-small", small, never)

@@ -33,7 +33,7 @@ def record(**fields):
 class Cache:
     """One instance of the component and one open `store` resource."""
 
-    def __init__(self, wasm_path, config):
+    def __init__(self, wasm_path, config, credentials):
         engine = wasmtime.Engine()
         linker = Linker(engine)
         linker.add_wasip2()
@@ -43,6 +43,9 @@ class Cache:
         self._store.set_wasi_http()
         self._instance = linker.instantiate(self._store, Component.from_file(engine, wasm_path))
         self._iface = self._instance.get_export_index(self._store, INTERFACE)
+        # The credentials are a resource, made inside the instance: the secret is never a field
+        # of a record that a debug print would show.
+        config.credentials = self._call("[constructor]credentials", *credentials)
         self._handle = self._call("[static]store.open", config)
 
     def _call(self, name, *args):
@@ -102,18 +105,24 @@ def check(what, actual, expected):
         failures += 1
 
 
+def credentials():
+    """Key id, secret and session token from the environment."""
+    return (
+        os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        os.environ.get("AWS_SESSION_TOKEN"),
+    )
+
+
 def config():
-    """The store config: the endpoint and credentials from the environment."""
+    """The store config (the credentials are added by Cache); the endpoint from the
+    environment."""
     return record(
         bucket="s3cache",
         region="us-east-1",
         endpoint=os.environ.get("S3CACHE_ENDPOINT", "http://127.0.0.1:9000"),
         path_style=True,
-        credentials=record(
-            access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", ""),
-            secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-            session_token=os.environ.get("AWS_SESSION_TOKEN"),
-        ),
+        credentials=None,
         # A location of its own, so the tour never touches other entries in the bucket.
         location="examples/python",
         key_prefix="",
@@ -129,6 +138,9 @@ def config():
         acl=None,
         bucket_acl=None,
         storage_class=None,
+        reduced_redundancy=False,
+        sse=None,
+        sse_kms_key_id=None,
         create_bucket=True,
         max_attempts=None,
         deadline_ms=None,
@@ -141,7 +153,7 @@ def config():
 def main():
     wasm = os.environ.get("S3CACHE_WASM", DEFAULT_WASM)
     try:
-        cache = Cache(str(wasm), config())
+        cache = Cache(str(wasm), config(), credentials())
 
         # Start from a clean slate so that `add` and `incr` behave the same on every run.
         cache.delete_many(["greeting", "visits", "missing"])

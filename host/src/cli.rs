@@ -101,17 +101,31 @@ struct StoreArgs {
     #[arg(long, env = "S3CACHE_MAX_VALUE_BYTES", default_value_t = 64 << 20, global = true)]
     max_value_bytes: u32,
 
-    /// Canned ACL of written objects, e.g. private [default: none sent; objects are private].
+    /// Canned ACL of written objects, e.g. private: django-s3-cache's DEFAULT_ACL [default: none
+    /// sent; objects are private].
     #[arg(long, env = "S3CACHE_ACL", global = true)]
     acl: Option<String>,
 
-    /// Canned ACL of a bucket that --create-bucket creates [default: none sent; private].
+    /// Canned ACL of a bucket that --create-bucket creates: django-s3-cache's BUCKET_ACL
+    /// [default: none sent; private].
     #[arg(long, env = "S3CACHE_BUCKET_ACL", global = true)]
     bucket_acl: Option<String>,
 
     /// Storage class of written objects, e.g. REDUCED_REDUNDANCY.
     #[arg(long, env = "S3CACHE_STORAGE_CLASS", global = true)]
     storage_class: Option<String>,
+
+    /// Store objects as REDUCED_REDUNDANCY: django-s3-cache's REDUCED_REDUNDANCY.
+    #[arg(long, env = "S3CACHE_REDUCED_REDUNDANCY", global = true)]
+    reduced_redundancy: bool,
+
+    /// Server-side encryption of written objects: AES256 or aws:kms.
+    #[arg(long, env = "S3CACHE_SSE", global = true)]
+    sse: Option<String>,
+
+    /// The KMS key id (or ARN) of --sse aws:kms [default: the account's S3 key].
+    #[arg(long, env = "S3CACHE_SSE_KMS_KEY_ID", global = true)]
+    sse_kms_key_id: Option<String>,
 
     /// Path-style addressing (endpoint/bucket/key) [default for IP and localhost endpoints].
     #[arg(long, conflicts_with = "virtual_hosted", global = true)]
@@ -469,6 +483,9 @@ impl StoreArgs {
             acl: self.acl.clone(),
             bucket_acl: self.bucket_acl.clone(),
             storage_class: self.storage_class.clone(),
+            reduced_redundancy: self.reduced_redundancy,
+            sse: self.sse.clone(),
+            sse_kms_key_id: self.sse_kms_key_id.clone(),
             // The embedded server is ours: its bucket appears on first write.
             create_bucket: self.create_bucket || embedded,
             max_attempts: Some(self.max_attempts),

@@ -1,6 +1,7 @@
 //! Runs the s3cache component under wasmtime: compilation (cached on disk), instantiation,
 //! and the wasi:http hook that sends the component's requests over a pooled client.
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::rt::TokioExecutor;
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Engine, Store};
@@ -30,9 +32,81 @@ mod bindings {
     });
 }
 
+use bindings::exports::s3cache::cache::cache::Config as WitConfig;
 pub use bindings::exports::s3cache::cache::cache::{
-    Compression, Config, Credentials, Error as CacheError, KeyScheme, Ttl,
+    Compression, Error as CacheError, KeyScheme, Ttl,
 };
+
+/// S3 credentials as the host holds them, until the runtime hands them to the component as
+/// its `credentials` resource: the component's own type, whose `Debug` shows only the key id.
+pub use s3cache::config::Credentials;
+
+/// The WIT `config` record as the host fills it in (each field is documented in
+/// `wit/cache.wit`), with plain credentials in place of the resource.
+#[derive(Debug, Clone)]
+#[allow(missing_docs, reason = "the WIT documents each field")]
+pub struct Config {
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub path_style: Option<bool>,
+    pub credentials: Credentials,
+    pub location: String,
+    pub key_prefix: String,
+    pub version: i64,
+    pub key_scheme: Option<KeyScheme>,
+    pub default_ttl: Ttl,
+    pub max_entries: Option<u32>,
+    pub cull_frequency: Option<u32>,
+    pub compression: Option<Compression>,
+    pub max_value_bytes: Option<u32>,
+    pub acl: Option<String>,
+    pub bucket_acl: Option<String>,
+    pub storage_class: Option<String>,
+    pub reduced_redundancy: bool,
+    pub sse: Option<String>,
+    pub sse_kms_key_id: Option<String>,
+    pub create_bucket: bool,
+    pub max_attempts: Option<u32>,
+    pub deadline_ms: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
+    pub first_byte_timeout_ms: Option<u32>,
+    pub between_bytes_timeout_ms: Option<u32>,
+}
+
+impl Config {
+    /// The record, with `credentials` (a resource made in the store's instance).
+    fn to_wit(&self, credentials: ResourceAny) -> WitConfig {
+        WitConfig {
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+            path_style: self.path_style,
+            credentials,
+            location: self.location.clone(),
+            key_prefix: self.key_prefix.clone(),
+            version: self.version,
+            key_scheme: self.key_scheme,
+            default_ttl: self.default_ttl,
+            max_entries: self.max_entries,
+            cull_frequency: self.cull_frequency,
+            compression: self.compression,
+            max_value_bytes: self.max_value_bytes,
+            acl: self.acl.clone(),
+            bucket_acl: self.bucket_acl.clone(),
+            storage_class: self.storage_class.clone(),
+            reduced_redundancy: self.reduced_redundancy,
+            sse: self.sse.clone(),
+            sse_kms_key_id: self.sse_kms_key_id.clone(),
+            create_bucket: self.create_bucket,
+            max_attempts: self.max_attempts,
+            deadline_ms: self.deadline_ms,
+            connect_timeout_ms: self.connect_timeout_ms,
+            first_byte_timeout_ms: self.first_byte_timeout_ms,
+            between_bytes_timeout_ms: self.between_bytes_timeout_ms,
+        }
+    }
+}
 
 /// The component built from this repository, embedded at compile time.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("S3CACHE_COMPONENT_PATH"));
@@ -42,7 +116,7 @@ const LONGEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle keep-alive connections kept per host.
 const POOL_IDLE_PER_HOST: usize = 64;
 
-type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
+type PooledClient = Client<HttpsConnector<HttpConnector<LocalhostResolver>>, WasiBody>;
 
 /// A compiled component, ready to instantiate many times.
 pub struct Runtime {
@@ -110,10 +184,22 @@ impl Runtime {
             .await
             .map_err(anyhow::Error::from)
             .context("cannot instantiate the component")?;
-        let opened = instance
-            .s3cache_cache_cache()
+        let exports = instance.s3cache_cache_cache();
+        let credentials = &config.credentials;
+        let credentials = exports
+            .credentials()
+            .call_constructor(
+                &mut store,
+                &credentials.access_key_id,
+                &credentials.secret_access_key,
+                credentials.session_token.as_deref(),
+            )
+            .await
+            .map_err(anyhow::Error::from)
+            .context("the component trapped making credentials")?;
+        let opened = exports
             .store()
-            .call_open(&mut store, config)
+            .call_open(&mut store, &config.to_wit(credentials))
             .await
             .map_err(anyhow::Error::from)
             .context("the component trapped in open")?;
@@ -218,7 +304,7 @@ fn compilation_cache() -> Option<wasmtime::Cache> {
 }
 
 fn pooled_client() -> PooledClient {
-    let mut http = HttpConnector::new();
+    let mut http = HttpConnector::new_with_resolver(LocalhostResolver(GaiResolver::new()));
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(LONGEST_TIMEOUT));
@@ -233,6 +319,39 @@ fn pooled_client() -> PooledClient {
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
         .build(https)
+}
+
+/// The system resolver, except that `localhost` and every `*.localhost` name are loopback (RFC
+/// 6761, as curl and browsers have it), so virtual-hosted addressing (`bucket.localhost:port`)
+/// reaches a local S3 server without touching /etc/hosts.
+#[derive(Clone)]
+struct LocalhostResolver(GaiResolver);
+
+impl tower_service::Service<Name> for LocalhostResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        if host == "localhost" || host.ends_with(".localhost") {
+            let loopback = vec![
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+            ];
+            return Box::pin(std::future::ready(Ok(loopback.into_iter())));
+        }
+        let lookup = self.0.call(name);
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = lookup.await?.collect();
+            Ok(addrs.into_iter())
+        })
+    }
 }
 
 struct State {

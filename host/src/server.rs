@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use hyper_util::rt::TokioIo;
+use s3s::S3Result;
 use s3s::auth::SimpleAuth;
+use s3s::host::{S3Host, VirtualHost};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -30,6 +32,7 @@ impl S3Server {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let mut builder = S3ServiceBuilder::new(LockedFs::new(data_dir)?);
+        builder.set_host(LocalhostBuckets);
         builder.set_auth(SimpleAuth::from_single(access_key_id, secret_access_key));
         let service = builder.build();
         let addr = listener.local_addr()?;
@@ -64,6 +67,23 @@ impl S3Server {
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Virtual-hosted requests through `<bucket>.localhost` (which resolves to loopback, as curl,
+/// browsers and the s3cache host resolve it); any other host is addressed path-style.
+struct LocalhostBuckets;
+
+impl S3Host for LocalhostBuckets {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        Ok(match name.strip_suffix(".localhost") {
+            Some(bucket) if !bucket.is_empty() => VirtualHost::new(host).with_bucket(bucket),
+            _ => VirtualHost::new(host),
+        })
     }
 }
 

@@ -87,6 +87,8 @@ _OPTIONS: Dict[str, Tuple[Callable[[Any], Any], Tuple[str, ...]]] = {
     "ENDPOINT_URL": (_text, ("AWS_S3_ENDPOINT_URL",)),
     "REGION_NAME": (_text, ("AWS_S3_REGION_NAME",)),
     "STORAGE_CLASS": (_text, ()),
+    "SSE": (_text, ()),
+    "SSE_KMS_KEY_ID": (_text, ()),
     "ADDRESSING_STYLE": (_addressing, ("AWS_S3_ADDRESSING_STYLE",)),
     "AUTO_CREATE_BUCKET": (_flag, ("AWS_AUTO_CREATE_BUCKET",)),
     "COMPRESS_ABOVE": (_count, ()),
@@ -110,6 +112,9 @@ _FIELD_OPTIONS = {
     "acl": "DEFAULT_ACL",
     "bucket-acl": "BUCKET_ACL",
     "storage-class": "STORAGE_CLASS",
+    "reduced-redundancy": "REDUCED_REDUNDANCY",
+    "sse": "SSE",
+    "sse-kms-key-id": "SSE_KMS_KEY_ID",
     "max-entries": "MAX_ENTRIES",
     "max-attempts": "MAX_ATTEMPTS",
     "deadline-ms": "DEADLINE",
@@ -146,14 +151,6 @@ class S3Cache(BaseCache):
                 "S3Cache: set OPTIONS['STORAGE_BUCKET_NAME'] (or the AWS_STORAGE_BUCKET_NAME "
                 "setting) to the bucket that holds the cache"
             )
-        storage_class = option.get("STORAGE_CLASS")
-        if option.get("REDUCED_REDUNDANCY", False):
-            if storage_class not in (None, "REDUCED_REDUNDANCY"):
-                raise ImproperlyConfigured(
-                    f"S3Cache: OPTIONS['REDUCED_REDUNDANCY'] contradicts "
-                    f"OPTIONS['STORAGE_CLASS'] = {storage_class!r}"
-                )
-            storage_class = "REDUCED_REDUNDANCY"
         compress_above = option.get("COMPRESS_ABOVE")
         if compress_above is None and option.get("IS_GZIPPED", False):
             compress_above = 1024
@@ -174,7 +171,10 @@ class S3Cache(BaseCache):
             max_value_bytes=option.get("MAX_VALUE_BYTES", DEFAULT_MAX_VALUE_BYTES),
             acl=option.get("DEFAULT_ACL"),
             bucket_acl=option.get("BUCKET_ACL"),
-            storage_class=storage_class,
+            storage_class=option.get("STORAGE_CLASS"),
+            reduced_redundancy=option.get("REDUCED_REDUNDANCY", False),
+            sse=option.get("SSE"),
+            sse_kms_key_id=option.get("SSE_KMS_KEY_ID"),
             create_bucket=option.get("AUTO_CREATE_BUCKET", False),
             max_attempts=option.get("MAX_ATTEMPTS"),
             deadline=option.get("DEADLINE"),

@@ -88,7 +88,7 @@ impl Store {
         *, bucket, region, endpoint, path_style, access_key_id, secret_access_key,
         session_token, location, key_prefix, version, made_keys, default_ttl_ms,
         max_entries, cull_frequency, compress_above, max_value_bytes, acl, bucket_acl,
-        storage_class, create_bucket, max_attempts, deadline_ms, connect_timeout_ms,
+        storage_class, reduced_redundancy, sse, sse_kms_key_id, create_bucket, max_attempts, deadline_ms, connect_timeout_ms,
         first_byte_timeout_ms, between_bytes_timeout_ms
     ))]
     #[allow(
@@ -116,6 +116,9 @@ impl Store {
         acl: Option<String>,
         bucket_acl: Option<String>,
         storage_class: Option<String>,
+        reduced_redundancy: bool,
+        sse: Option<String>,
+        sse_kms_key_id: Option<String>,
         create_bucket: bool,
         max_attempts: Option<u32>,
         deadline_ms: Option<u32>,
@@ -149,6 +152,9 @@ impl Store {
             acl,
             bucket_acl,
             storage_class,
+            reduced_redundancy,
+            sse,
+            sse_kms_key_id,
             create_bucket,
             max_attempts,
             deadline_ms,

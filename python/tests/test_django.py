@@ -122,12 +122,19 @@ def test_gzip_option_compresses_and_stays_transparent(server, location):
 
 def test_ancestor_options_reach_s3(moto_server, location):
     s3 = moto_server.boto3()
-    cache = backend(
-        moto_server, location, {"REDUCED_REDUNDANCY": True, "DEFAULT_ACL": "public-read"}
-    )
+    options = {
+        "REDUCED_REDUNDANCY": True,
+        "DEFAULT_ACL": "public-read",
+        "SSE": "aws:kms",
+        "SSE_KMS_KEY_ID": "alias/django-cache",
+    }
+    cache = backend(moto_server, location, options)
     cache.set("k", "v")
     name = f"{location}/{sha1(':1:k')}"
-    assert s3.head_object(Bucket=BUCKET, Key=name)["StorageClass"] == "REDUCED_REDUNDANCY"
+    head = s3.head_object(Bucket=BUCKET, Key=name)
+    assert head["StorageClass"] == "REDUCED_REDUNDANCY"
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert "django-cache" in head["SSEKMSKeyId"]
     grants = s3.get_object_acl(Bucket=BUCKET, Key=name)["Grants"]
     assert any(
         grant["Grantee"].get("URI", "").endswith("/global/AllUsers")
@@ -165,6 +172,8 @@ def test_credentials_fall_back_to_django_settings(server, location):
         ({"MAX_ENTRIES": "many"}, "MAX_ENTRIES"),
         ({"IS_GZIPPED": "yes"}, "IS_GZIPPED"),
         ({"REDUCED_REDUNDANCY": True, "STORAGE_CLASS": "GLACIER"}, "REDUCED_REDUNDANCY"),
+        ({"SSE": "rot13"}, "SSE"),
+        ({"SSE": "AES256", "SSE_KMS_KEY_ID": "k"}, "SSE_KMS_KEY_ID"),
         ({"DEFAULT_ACL": ""}, "DEFAULT_ACL"),
         ({"SECRET_ACCESS_KEY": "line\nbreak-canary"}, "SECRET_ACCESS_KEY"),
     ],

@@ -93,6 +93,10 @@ pub struct PutOptions<'a> {
     pub acl: Option<&'a str>,
     /// Storage class.
     pub storage_class: Option<&'a str>,
+    /// Server-side encryption algorithm.
+    pub sse: Option<&'a str>,
+    /// Its KMS key.
+    pub sse_kms_key_id: Option<&'a str>,
     /// The entry's expiry, as [`crate::entry::Expiry::to_header`] writes it.
     pub expires: &'a str,
     /// The ids of this write and the ones before it, newest first, space-separated.
@@ -144,6 +148,12 @@ impl Bucket<'_> {
         }
         if let Some(class) = options.storage_class {
             request.header("x-amz-storage-class", class);
+        }
+        if let Some(sse) = options.sse {
+            request.header("x-amz-server-side-encryption", sse);
+        }
+        if let Some(key) = options.sse_kms_key_id {
+            request.header("x-amz-server-side-encryption-aws-kms-key-id", key);
         }
         request.set_body(body);
         request
@@ -324,6 +334,8 @@ mod tests {
         let options = PutOptions {
             acl: Some("private"),
             storage_class: Some("REDUCED_REDUNDANCY"),
+            sse: Some("aws:kms"),
+            sse_kms_key_id: Some("key-1"),
             expires: "never",
             writes: "w2 w1",
         };
@@ -347,6 +359,8 @@ mod tests {
                 ("if-match", "\"e\""),
                 ("x-amz-acl", "private"),
                 ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+                ("x-amz-server-side-encryption", "aws:kms"),
+                ("x-amz-server-side-encryption-aws-kms-key-id", "key-1"),
                 ("content-length", "3"),
             ]
         );
@@ -357,6 +371,8 @@ mod tests {
             PutOptions {
                 acl: None,
                 storage_class: None,
+                sse: None,
+                sse_kms_key_id: None,
                 expires: "1",
                 writes: "w",
             },

@@ -159,6 +159,8 @@ mod tests {
         let options = PutOptions {
             acl: Some("private"),
             storage_class: None,
+            sse: None,
+            sse_kms_key_id: None,
             expires: "never",
             writes: "0123456789abcdef",
         };

@@ -26,7 +26,7 @@ fn handle(req: Request) -> Response {
     };
     // Opening sends no request and the store keeps no state between calls, so a store per
     // request costs nothing and picks up changed variables (rotated credentials) at once.
-    let store = match Store::open(&config) {
+    let store = match Store::open(config) {
         Ok(store) => store,
         Err(e) => return failure(e),
     };
@@ -61,11 +61,12 @@ fn config() -> Result<Config, variables::Error> {
         region: variables::get("region")?,
         endpoint: optional("endpoint")?,
         path_style: None,
-        credentials: Credentials {
-            access_key_id: variables::get("access_key_id")?,
-            secret_access_key: variables::get("secret_access_key")?,
-            session_token: optional("session_token")?,
-        },
+        // A resource: the secret stays inside s3cache, out of every Debug form.
+        credentials: Credentials::new(
+            &variables::get("access_key_id")?,
+            &variables::get("secret_access_key")?,
+            optional("session_token")?.as_deref(),
+        ),
         location: variables::get("location")?,
         key_prefix: String::new(),
         version: 1,
@@ -78,6 +79,9 @@ fn config() -> Result<Config, variables::Error> {
         acl: None,
         bucket_acl: None,
         storage_class: None,
+        reduced_redundancy: false,
+        sse: None,
+        sse_kms_key_id: None,
         create_bucket: false,
         max_attempts: None,
         deadline_ms: None,
