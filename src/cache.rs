@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use crate::client::{Client, Deadline};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::cull::{self, CullPolicy, Culling};
 use crate::entry::{self, Entry, Expiry, Ttl, Undecodable};
 use crate::error::{Error, Result};
 use crate::objects::{Found, Objects, Write, Written, is_no_such_bucket};
@@ -21,6 +22,21 @@ const WRITES_REMEMBERED: usize = 8;
 pub struct Cache<T> {
     config: Config,
     client: Client<T>,
+}
+
+/// What a location holds (see [`Cache::stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Entries.
+    pub entries: u64,
+    /// Their total stored size.
+    pub bytes: u64,
+    /// Whether the figures are estimated from one listing page.
+    pub estimated: bool,
+    /// When the oldest entry was written (ms since the Unix epoch), when counted.
+    pub oldest_ms: Option<i64>,
+    /// When the newest entry was written, when counted.
+    pub newest_ms: Option<i64>,
 }
 
 /// An object read under an entry's name.
@@ -40,6 +56,16 @@ impl Stored {
             .as_ref()
             .filter(|entry| entry.expiry.is_live(now_ms))
     }
+}
+
+/// How a conditional update reads the object.
+#[derive(Debug, Clone, Copy)]
+enum Reading {
+    /// GET: the entry and its payload (`touch` and `incr` rewrite them).
+    Whole,
+    /// HEAD: the expiry and write ids only (`add` replaces whatever is there unless it is a
+    /// live entry); the first round assumes there is no object and writes at once.
+    Metadata,
 }
 
 /// What a conditional update decides on seeing the object.
@@ -104,7 +130,7 @@ impl<T: Transport> Cache<T> {
         let write = self.prepare(key, value, ttl)?;
         let expiry = self.expiry(ttl);
         // The first round assumes the key is free: one conditional PUT for a new key.
-        let added = self.update(&deadline, &write.name, "add", true, |stored| {
+        let added = self.update(&deadline, &write.name, "add", Reading::Metadata, |stored| {
             Ok(match stored {
                 Some(stored) if stored.live_entry(self.now()).is_some() => Step::Answer(false),
                 _ => Step::Write {
@@ -124,7 +150,7 @@ impl<T: Transport> Cache<T> {
     pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool> {
         let deadline = self.client.deadline();
         let name = self.name(key);
-        self.update(&deadline, &name, "touch", false, |stored| {
+        self.update(&deadline, &name, "touch", Reading::Whole, |stored| {
             let now = self.now();
             let Some(stored) = stored.filter(|stored| stored.entry.is_some()) else {
                 return Ok(Step::Answer(false));
@@ -180,7 +206,7 @@ impl<T: Transport> Cache<T> {
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64> {
         let deadline = self.client.deadline();
         let name = self.name(key);
-        self.update(&deadline, &name, "incr", false, |stored| {
+        self.update(&deadline, &name, "incr", Reading::Whole, |stored| {
             let Some(entry) = stored.and_then(|stored| stored.entry.as_ref()) else {
                 return Err(no_such_key(key));
             };
@@ -308,12 +334,61 @@ impl<T: Transport> Cache<T> {
         self.objects().delete_names(&deadline, &names)
     }
 
-    /// Removes every entry under the location, and nothing else.
+    /// Removes every entry under the location, and nothing else: a page of names at a time,
+    /// each page one DeleteObjects.
     pub fn clear(&self) -> Result<()> {
         let deadline = self.client.deadline();
-        let entries = self.objects().list_entries(&deadline)?;
-        let names: Vec<&str> = entries.iter().map(|listed| listed.name.as_str()).collect();
-        self.objects().delete_names(&deadline, &names)
+        let objects = self.objects();
+        let mut continuation: Option<String> = None;
+        loop {
+            let page = objects.list_page(&deadline, continuation.as_deref())?;
+            let names: Vec<&str> = page
+                .entries
+                .iter()
+                .map(|listed| listed.name.as_str())
+                .collect();
+            objects.delete_names(&deadline, &names)?;
+            match page.next {
+                Some(token) => continuation = Some(token),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Counts the entries under the location, or estimates them from one listing page.
+    pub fn stats(&self, estimate: bool) -> Result<Stats> {
+        let deadline = self.client.deadline();
+        let objects = self.objects();
+        let (entries, more) = if estimate {
+            let page = objects.list_page(&deadline, None)?;
+            (page.entries, page.next.is_some())
+        } else {
+            (objects.list_entries(&deadline)?, false)
+        };
+        let listed = entries.len() as u64;
+        let bytes: u64 = entries.iter().map(|listed| listed.size).sum();
+        if more {
+            let digests: Vec<&str> = entries
+                .iter()
+                .filter_map(|listed| listed.name.rsplit('/').next())
+                .collect();
+            let count = cull::estimate_count(&digests, true) as u64;
+            return Ok(Stats {
+                entries: count,
+                bytes: bytes.saturating_mul(count) / listed.max(1),
+                estimated: true,
+                oldest_ms: None,
+                newest_ms: None,
+            });
+        }
+        let times = entries.iter().map(|listed| listed.last_modified_ms);
+        Ok(Stats {
+            entries: listed,
+            bytes,
+            estimated: false,
+            oldest_ms: times.clone().min(),
+            newest_ms: times.max(),
+        })
     }
 
     fn objects(&self) -> Objects<'_, T> {
@@ -362,10 +437,29 @@ impl<T: Transport> Cache<T> {
 
     /// Reads and decodes the object under `name`.
     fn read(&self, deadline: &Deadline, name: &str) -> Result<Option<Stored>> {
-        let Found::Object(response) = self.objects().get(deadline, name)? else {
+        self.read_as(deadline, name, Reading::Whole)
+    }
+
+    /// Reads the object under `name`, whole (GET) or its metadata only (HEAD: the entry then
+    /// has its expiry and an empty value).
+    fn read_as(&self, deadline: &Deadline, name: &str, reading: Reading) -> Result<Option<Stored>> {
+        let found = match reading {
+            Reading::Whole => self.objects().get(deadline, name)?,
+            Reading::Metadata => self.objects().head(deadline, name)?,
+        };
+        let Found::Object(response) = found else {
             return Ok(None);
         };
-        let entry = self.decode(name, &response.body)?;
+        let entry = match reading {
+            Reading::Whole => self.decode(name, &response.body)?,
+            Reading::Metadata => response
+                .header(EXPIRES_HEADER)
+                .and_then(Expiry::from_header)
+                .map(|expiry| Entry {
+                    expiry,
+                    value: Vec::new(),
+                }),
+        };
         let writes = response
             .header(WRITES_HEADER)
             .map(|ids| ids.split_whitespace().map(str::to_owned).collect())
@@ -385,27 +479,27 @@ impl<T: Transport> Cache<T> {
     ///
     /// A write whose reply was lost may have landed; its id stays pending, and a later read
     /// that finds it among the object's latest write ids answers as that write would have, so
-    /// a retry never applies twice. With `assume_absent`, the first round writes without
+    /// a retry never applies twice. Reading only metadata, the first round writes without
     /// reading, conditioned on there being no object.
     fn update<R: Clone>(
         &self,
         deadline: &Deadline,
         name: &str,
         verb: &str,
-        assume_absent: bool,
+        reading: Reading,
         mut decide: impl FnMut(Option<&Stored>) -> Result<Step<R>>,
     ) -> Result<R> {
         let mut backoff = self.client.backoff(deadline);
         let mut pending: Vec<(String, R)> = Vec::new();
         let mut unknown: Option<Error> = None;
-        let mut optimistic = assume_absent;
+        let mut optimistic = matches!(reading, Reading::Metadata);
         let mut rounds = 0u32;
         loop {
             rounds += 1;
             let stored = if optimistic {
                 None
             } else {
-                self.read(deadline, name)?
+                self.read_as(deadline, name, reading)?
             };
             if let Some(stored) = &stored
                 && let Some((_, then)) = pending.iter().find(|(id, _)| stored.writes.contains(id))
@@ -466,22 +560,55 @@ impl<T: Transport> Cache<T> {
         }
     }
 
-    /// Culls as Django would before writing `names`; which of them to send.
+    /// Culls as Django would before writing `names` (in exact mode, or in sampled mode when
+    /// this batch checks and finds the location full); which of them to send.
     fn cull_before(&self, deadline: &Deadline, names: &[String]) -> Result<Vec<bool>> {
+        let Some(policy) = self.culling_needed(deadline, names.len())? else {
+            return Ok(cull::last_writes(names));
+        };
         let listing = self.objects().list_entries(deadline)?;
-        let plan = self.config.cull.plan(&listing, names);
+        let plan = policy.plan(&listing, names);
         let doomed: Vec<&str> = plan.delete.iter().map(String::as_str).collect();
         self.objects().delete_names(deadline, &doomed)?;
         Ok(plan.send)
     }
 
-    /// Culls after `name` was written, as if the cull had come first.
+    /// Culls after `name` was written (by `add`), as if the cull had come first.
     fn cull_after(&self, deadline: &Deadline, name: &str) -> Result<()> {
+        let Some(policy) = self.culling_needed(deadline, 0)? else {
+            return Ok(());
+        };
         let mut listing = self.objects().list_entries(deadline)?;
         listing.retain(|listed| listed.name != name);
-        let plan = self.config.cull.plan(&listing, &[name.to_owned()]);
+        let plan = policy.plan(&listing, &[name.to_owned()]);
         let doomed: Vec<&str> = plan.delete.iter().map(String::as_str).collect();
         self.objects().delete_names(deadline, &doomed)
+    }
+
+    /// The rule to cull by before `writes` more entries, or `None` when no cull is due: never
+    /// when unlimited, always in exact mode, and in sampled mode when this batch draws a check
+    /// and one listing page estimates the location full.
+    fn culling_needed(&self, deadline: &Deadline, writes: usize) -> Result<Option<CullPolicy>> {
+        let policy = match self.config.cull {
+            Culling::Unlimited => return Ok(None),
+            Culling::Exact(policy) => return Ok(Some(policy)),
+            Culling::Sampled(policy) => policy,
+        };
+        if !self
+            .config
+            .cull
+            .checks(writes.max(1), self.client.clock().random())
+        {
+            return Ok(None);
+        }
+        let page = self.objects().list_page(deadline, None)?;
+        let digests: Vec<&str> = page
+            .entries
+            .iter()
+            .filter_map(|listed| listed.name.rsplit('/').next())
+            .collect();
+        let count = cull::estimate_count(&digests, page.next.is_some());
+        Ok((count + writes > policy.max_entries).then_some(policy))
     }
 
     /// Deletes an expired entry on the way past; a failure changes nothing for the caller.

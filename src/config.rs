@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::Uri;
 
-use crate::cull::CullPolicy;
+use crate::cull::{CullMode, Culling};
 use crate::entry::DefaultLifetime;
 use crate::error::{Error, Result};
 use crate::key::{KeyScheme, Naming, normalize_location};
@@ -74,10 +74,12 @@ pub struct Settings {
     /// Lifetime in milliseconds of `Ttl::Default` writes: `Some(None)` is forever, `None` is
     /// 300 s.
     pub default_lifetime: Option<DefaultLifetime>,
-    /// Django MAX_ENTRIES.
+    /// Django MAX_ENTRIES; `Some(0)` is unlimited (no culling, no listing).
     pub max_entries: Option<u32>,
     /// Django CULL_FREQUENCY.
     pub cull_frequency: Option<u32>,
+    /// How writes check the count.
+    pub cull_mode: CullMode,
     /// `Some(None)` turns compression off; `Some(Some(n))` deflates values above n bytes.
     pub compress_above: Option<Option<u32>>,
     /// Largest value.
@@ -125,6 +127,7 @@ impl Settings {
             default_lifetime: None,
             max_entries: None,
             cull_frequency: None,
+            cull_mode: CullMode::Auto,
             compress_above: None,
             max_value_bytes: None,
             acl: None,
@@ -159,7 +162,7 @@ pub struct Config {
     /// Lifetime of `Ttl::Default` writes.
     pub default_lifetime: DefaultLifetime,
     /// Culling.
-    pub cull: CullPolicy,
+    pub cull: Culling,
     /// Deflate values longer than this.
     pub compress_above: Option<usize>,
     /// Largest value.
@@ -267,10 +270,10 @@ impl Config {
                 "a KMS key needs sse aws:kms".to_owned(),
             ));
         }
-        let max_entries = settings.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES);
-        if max_entries == 0 {
-            return Err(invalid("max-entries", "it must be at least 1".to_owned()));
-        }
+        let max_entries = match settings.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES) {
+            0 => None,
+            limit => Some(limit as usize),
+        };
         let endpoint = Endpoint::resolve(
             settings.endpoint.as_deref(),
             &settings.region,
@@ -291,10 +294,11 @@ impl Config {
             default_lifetime: settings
                 .default_lifetime
                 .unwrap_or(Some(DEFAULT_TTL_MILLIS)),
-            cull: CullPolicy {
-                max_entries: max_entries as usize,
-                cull_frequency: settings.cull_frequency.unwrap_or(DEFAULT_CULL_FREQUENCY),
-            },
+            cull: Culling::new(
+                max_entries,
+                settings.cull_frequency.unwrap_or(DEFAULT_CULL_FREQUENCY),
+                settings.cull_mode,
+            ),
             compress_above: settings
                 .compress_above
                 .unwrap_or(Some(DEFAULT_COMPRESS_ABOVE))
@@ -474,6 +478,7 @@ fn validate_bucket(bucket: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cull::CullPolicy;
 
     fn settings() -> Settings {
         let credentials = Credentials {
@@ -631,11 +636,20 @@ mod tests {
         assert_eq!(config.default_lifetime, Some(300_000));
         assert_eq!(
             config.cull,
-            CullPolicy {
+            Culling::Exact(CullPolicy {
                 max_entries: 300,
                 cull_frequency: 3
-            }
+            })
         );
+        let mut unlimited = settings();
+        unlimited.max_entries = Some(0);
+        assert_eq!(Config::new(unlimited).unwrap().cull, Culling::Unlimited);
+        let mut large = settings();
+        large.max_entries = Some(5000);
+        assert!(matches!(
+            Config::new(large).unwrap().cull,
+            Culling::Sampled(_)
+        ));
         assert_eq!(config.compress_above, Some(1024));
         assert_eq!(config.acl, None);
         assert_eq!(config.storage_class, None);
@@ -695,7 +709,6 @@ mod tests {
             ("bucket", Box::new(|s| s.bucket = "Cache".to_owned())),
             ("bucket", Box::new(|s| s.bucket = "a/b".to_owned())),
             ("region", Box::new(|s| s.region.clear())),
-            ("max-entries", Box::new(|s| s.max_entries = Some(0))),
             ("max-attempts", Box::new(|s| s.max_attempts = Some(0))),
             ("deadline-ms", Box::new(|s| s.deadline_ms = Some(0))),
             (

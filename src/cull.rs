@@ -4,6 +4,13 @@
 //! `count / cull_frequency` of them (all of them when `cull_frequency` is 0), then writes. This
 //! module replays that rule over a listing, choosing the oldest written entries where Django picks
 //! at random, so the counts match Django's exactly.
+//!
+//! Counting costs a listing, O(entries) requests. `exact` mode counts before every write;
+//! `sampled` mode checks one write in [`SAMPLE_ONE_IN`], at random (a store keeps no state
+//! between calls), and reads one listing page: entry names are sha1 hex, uniformly spread and
+//! listed in order, so the last name of the first page tells how much of the name space the
+//! page covers and so the count, within a few percent, at any size. Only when that estimate
+//! reaches the limit does it list everything and cull by Django's rule.
 
 use std::collections::HashSet;
 
@@ -14,6 +21,99 @@ pub struct Listed {
     pub name: String,
     /// When it was last written, in ms since the Unix epoch.
     pub last_modified_ms: i64,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// How writes check the entry count, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CullMode {
+    /// Exact while max-entries fits one listing page ([`PAGE`] names), sampled above.
+    #[default]
+    Auto,
+    /// Every write lists the location first: Django's counts exactly, O(entries) per write.
+    Exact,
+    /// One write in [`SAMPLE_ONE_IN`] reads one listing page: about one request per write.
+    Sampled,
+}
+
+/// Names per listing page (S3's most).
+pub const PAGE: usize = 1000;
+/// In sampled mode, one write in this many checks the count: at the limit that costs
+/// 1/25 = 0.04 listing requests per write, leaving room under a 0.05 budget for the culls.
+pub const SAMPLE_ONE_IN: u64 = 25;
+
+/// A store's culling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Culling {
+    /// No limit: writes never list or cull (S3 lifecycle rules bound the bucket).
+    Unlimited,
+    /// Every write counts first.
+    Exact(CullPolicy),
+    /// Writes count now and then, from one page.
+    Sampled(CullPolicy),
+}
+
+impl Culling {
+    /// The culling of `max_entries` (`None`: unlimited) in `mode`.
+    pub fn new(max_entries: Option<usize>, cull_frequency: u32, mode: CullMode) -> Culling {
+        let Some(max_entries) = max_entries else {
+            return Culling::Unlimited;
+        };
+        let policy = CullPolicy {
+            max_entries,
+            cull_frequency,
+        };
+        match mode {
+            CullMode::Exact => Culling::Exact(policy),
+            CullMode::Sampled => Culling::Sampled(policy),
+            CullMode::Auto if max_entries <= PAGE => Culling::Exact(policy),
+            CullMode::Auto => Culling::Sampled(policy),
+        }
+    }
+
+    /// Whether a batch of `writes` new entries checks the count first; `random` is a uniform
+    /// draw. In sampled mode a batch is as likely to check as its writes together.
+    pub fn checks(self, writes: usize, random: u64) -> bool {
+        match self {
+            Culling::Unlimited => false,
+            Culling::Exact(_) => true,
+            Culling::Sampled(_) => random % SAMPLE_ONE_IN < writes as u64,
+        }
+    }
+}
+
+/// The number of entries a location holds, from the entry names of its first listing page (in
+/// listing order) and whether more pages follow.
+///
+/// A location's entry names are sha1 digests, uniform over the name space: with `k` names on a
+/// truncated page, the last at fraction `x` of the space, `(k - 1) / x` estimates the count
+/// without bias (the k-th smallest of N uniform draws is Beta(k, N - k + 1), whose inverse has
+/// mean N / (k - 1)); its relative error is about 1 / sqrt(k), 3% for a full page.
+pub fn estimate_count(digests: &[&str], truncated: bool) -> usize {
+    let count = digests.len();
+    if !truncated || count < 2 {
+        return count;
+    }
+    match digests.last().and_then(|digest| digest_fraction(digest)) {
+        Some(fraction) => estimate_from(count, fraction),
+        None => count,
+    }
+}
+
+/// The count a truncated page of `count` names stands for, its last name at `fraction` of the
+/// name space.
+fn estimate_from(count: usize, fraction: f64) -> usize {
+    let estimate = (count.saturating_sub(1)) as f64 / fraction;
+    (estimate.min(usize::MAX as f64) as usize).max(count)
+}
+
+/// Where a hex digest falls in the name space, in (0, 1]; its first 13 hex digits (52 bits) fit
+/// an f64 exactly.
+fn digest_fraction(digest: &str) -> Option<f64> {
+    let head = digest.get(..13)?;
+    let value = u64::from_str_radix(head, 16).ok()?;
+    Some((value as f64 + 1.0) / (1u64 << 52) as f64)
 }
 
 /// Django's MAX_ENTRIES and CULL_FREQUENCY.
@@ -61,13 +161,24 @@ impl CullPolicy {
             .collect();
         let send = writes
             .iter()
-            .enumerate()
-            .map(|(index, name)| {
-                survivors.contains(name.as_str()) && !writes[index + 1..].contains(name)
-            })
+            .zip(last_writes(writes))
+            .map(|(name, last)| last && survivors.contains(name.as_str()))
             .collect();
         WritePlan { delete, send }
     }
+}
+
+/// For each write of a batch, whether it is the last of its name (the earlier ones would only
+/// be overwritten, and sent at once they could land in any order).
+pub fn last_writes(names: &[String]) -> Vec<bool> {
+    let mut seen = HashSet::new();
+    let mut last: Vec<bool> = names
+        .iter()
+        .rev()
+        .map(|name| seen.insert(name.as_str()))
+        .collect();
+    last.reverse();
+    last
 }
 
 #[cfg(test)]
@@ -85,6 +196,7 @@ mod tests {
             .map(|(age, name)| Listed {
                 name: name.clone(),
                 last_modified_ms: age as i64,
+                size: 1,
             })
             .collect()
     }
@@ -99,6 +211,7 @@ mod tests {
             existing.push(Listed {
                 name,
                 last_modified_ms: clock as i64,
+                size: 1,
             });
         }
         existing.len()
@@ -202,6 +315,175 @@ mod tests {
         };
         let writes = ["a", "b", "a"].map(str::to_owned);
         assert_eq!(policy.plan(&[], &writes).send, [false, true, true]);
+    }
+
+    /// A deterministic stream of uniform 64-bit draws.
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut state = seed | 1;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// A 40-hex entry name whose position in the name space is `value`.
+    fn digest(value: u64) -> String {
+        format!("{value:016x}{:024x}", 0)
+    }
+
+    /// The estimate from the first page of a location holding `names`, through the names.
+    fn estimate_of(names: &std::collections::BTreeSet<u64>) -> usize {
+        let page: Vec<String> = names.iter().take(PAGE).map(|&v| digest(v)).collect();
+        let page: Vec<&str> = page.iter().map(String::as_str).collect();
+        estimate_count(&page, names.len() > PAGE)
+    }
+
+    /// The same estimate without making the names (for long simulations).
+    fn quick_estimate_of(names: &std::collections::BTreeSet<u64>) -> usize {
+        match names.iter().nth(PAGE - 1) {
+            Some(&last) if names.len() > PAGE => {
+                estimate_from(PAGE, ((last >> 12) as f64 + 1.0) / (1u64 << 52) as f64)
+            }
+            _ => names.len(),
+        }
+    }
+
+    #[test]
+    fn one_page_estimates_the_count_within_a_few_percent_at_any_size() {
+        for (count, seeds) in [
+            (1_000, 1),
+            (1_001, 20),
+            (3_000, 20),
+            (100_000, 10),
+            (1_000_000, 3),
+        ] {
+            let mut errors = Vec::new();
+            for seed in 0..seeds {
+                let mut draw = xorshift(count as u64 * 7919 + seed);
+                let names: std::collections::BTreeSet<u64> = (0..count).map(|_| draw()).collect();
+                let estimate = estimate_of(&names) as f64;
+                errors.push((estimate - names.len() as f64) / names.len() as f64);
+            }
+            let worst = errors.iter().map(|e| e.abs()).fold(0.0, f64::max);
+            let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+            assert!(worst < 0.12, "{count}: worst error {worst:.3}");
+            assert!(mean.abs() < 0.04, "{count}: mean error {mean:.3}, biased");
+            if count <= PAGE {
+                assert_eq!(worst, 0.0, "a single page is counted exactly");
+            }
+        }
+    }
+
+    #[test]
+    fn estimates_survive_odd_pages() {
+        assert_eq!(estimate_count(&[], true), 0);
+        assert_eq!(estimate_count(&["zz"], true), 1);
+        assert_eq!(estimate_count(&["a", "not-hex-at-all"], true), 2);
+        let full = digest(u64::MAX);
+        assert_eq!(estimate_count(&[&digest(0), &full], true), 2);
+        assert!(estimate_count(&[&digest(0), &digest(1)], true) > 1_000_000);
+    }
+
+    #[test]
+    fn modes_resolve_and_sampled_checks_one_write_in_25() {
+        let rule = CullPolicy {
+            max_entries: 1000,
+            cull_frequency: 3,
+        };
+        assert_eq!(
+            Culling::new(Some(1000), 3, CullMode::Auto),
+            Culling::Exact(rule)
+        );
+        let big = CullPolicy {
+            max_entries: 1001,
+            ..rule
+        };
+        assert_eq!(
+            Culling::new(Some(1001), 3, CullMode::Auto),
+            Culling::Sampled(big)
+        );
+        assert_eq!(
+            Culling::new(Some(5), 3, CullMode::Sampled),
+            Culling::Sampled(CullPolicy {
+                max_entries: 5,
+                ..rule
+            })
+        );
+        assert_eq!(
+            Culling::new(Some(5000), 3, CullMode::Exact),
+            Culling::Exact(CullPolicy {
+                max_entries: 5000,
+                ..rule
+            })
+        );
+        assert_eq!(Culling::new(None, 3, CullMode::Exact), Culling::Unlimited);
+        let sampled = Culling::new(Some(5000), 3, CullMode::Auto);
+        let mut draw = xorshift(5);
+        let checks = (0..100_000).filter(|_| sampled.checks(1, draw())).count();
+        assert!((3_600..4_400).contains(&checks), "{checks} of 100,000");
+        assert!(
+            (0..100).all(|_| sampled.checks(25, draw())),
+            "a batch of 25 always checks"
+        );
+        assert!(!Culling::Unlimited.checks(1000, 0));
+        assert!(Culling::Exact(rule).checks(1, 7));
+    }
+
+    /// Sampled culling over random write sequences: how far the count goes past max-entries.
+    /// Returns the worst overshoot of each sequence, as a fraction of max-entries.
+    fn sampled_overshoots(max_entries: usize, sequences: u64) -> Vec<f64> {
+        let culling = Culling::new(Some(max_entries), 3, CullMode::Sampled);
+        (0..sequences)
+            .map(|seed| {
+                let mut draw = xorshift(seed * 104_729 + max_entries as u64);
+                let mut names = std::collections::BTreeSet::new();
+                let mut by_age = std::collections::VecDeque::new();
+                let mut worst = 0usize;
+                for _ in 0..3 * max_entries {
+                    if culling.checks(1, draw()) && quick_estimate_of(&names) >= max_entries {
+                        // Django's rule on the full listing: a third of the entries, oldest first.
+                        for _ in 0..names.len() / 3 {
+                            if let Some(old) = by_age.pop_front() {
+                                names.remove(&old);
+                            }
+                        }
+                    }
+                    // One write in ten rewrites an existing entry rather than adding one.
+                    let name = match by_age.get((draw() % 10 * 97) as usize) {
+                        Some(&old) if draw().is_multiple_of(10) => old,
+                        _ => draw(),
+                    };
+                    if names.insert(name) {
+                        by_age.push_back(name);
+                    }
+                    worst = worst.max(names.len());
+                }
+                worst.saturating_sub(max_entries) as f64 / max_entries as f64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sampled_culling_overshoots_little_and_rarely_past_ten_percent() {
+        for (max_entries, sequences) in [(2_000, 1_000), (10_000, 100)] {
+            let overshoots = sampled_overshoots(max_entries, sequences);
+            let mean = overshoots.iter().sum::<f64>() / overshoots.len() as f64;
+            let past_ten = overshoots.iter().filter(|&&o| o > 0.10).count();
+            let worst = overshoots.iter().copied().fold(0.0, f64::max);
+            eprintln!(
+                "sampled culling, max-entries {max_entries}: mean worst overshoot {:.2}%, \
+                 largest {:.2}%, {past_ten} of {sequences} sequences past 10%",
+                mean * 100.0,
+                worst * 100.0
+            );
+            assert!(mean < 0.05, "mean overshoot {mean:.3}");
+            assert!(
+                past_ten * 100 <= overshoots.len(),
+                "{past_ten} sequences past 10%"
+            );
+        }
     }
 
     #[test]

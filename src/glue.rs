@@ -2,6 +2,7 @@
 
 use crate::cache::Cache;
 use crate::config::{Config, Credentials, Settings};
+use crate::cull::CullMode;
 use crate::entry::Ttl;
 use crate::error::Error;
 use crate::key::KeyScheme;
@@ -65,6 +66,11 @@ impl wit::GuestStore for Store {
             },
             max_entries: config.max_entries,
             cull_frequency: config.cull_frequency,
+            cull_mode: match config.cull_mode {
+                None | Some(wit::CullMode::Auto) => CullMode::Auto,
+                Some(wit::CullMode::Exact) => CullMode::Exact,
+                Some(wit::CullMode::Sampled) => CullMode::Sampled,
+            },
             compress_above: config.compression.map(|compression| match compression {
                 wit::Compression::Off => None,
                 wit::Compression::Above(bytes) => Some(bytes),
@@ -140,6 +146,17 @@ impl wit::GuestStore for Store {
 
     fn clear(&self) -> Result<(), wit::Error> {
         self.cache.clear().map_err(to_wit)
+    }
+
+    fn stats(&self, estimate: bool) -> Result<wit::Stats, wit::Error> {
+        let stats = self.cache.stats(estimate).map_err(to_wit)?;
+        Ok(wit::Stats {
+            entries: stats.entries,
+            bytes: stats.bytes,
+            estimated: stats.estimated,
+            oldest_ms: stats.oldest_ms,
+            newest_ms: stats.newest_ms,
+        })
     }
 }
 

@@ -52,6 +52,7 @@ struct State {
     buckets: Buckets,
     faults: VecDeque<(&'static str, Fault)>,
     requests: HashMap<String, usize>,
+    page: usize,
 }
 
 /// The server; clones share it.
@@ -63,8 +64,8 @@ pub struct MemoryS3 {
 
 /// The bucket the unit tests use.
 pub const BUCKET: &str = "unit";
-/// Listing pages are this long, so tests page through them with few objects.
-const PAGE: usize = 5;
+/// Listing pages are this long by default, so tests page through them with few objects.
+const SHORT_PAGE: usize = 5;
 
 impl MemoryS3 {
     /// A server with one empty bucket, [`BUCKET`], timestamping writes by `clock`.
@@ -76,6 +77,7 @@ impl MemoryS3 {
                 buckets,
                 faults: VecDeque::new(),
                 requests: HashMap::new(),
+                page: SHORT_PAGE,
             })),
             clock,
         }
@@ -85,6 +87,12 @@ impl MemoryS3 {
         self.state
             .lock()
             .expect("no test panics while holding the server")
+    }
+
+    /// Lists this many names per page (S3 lists 1000).
+    pub fn with_page(self, page: usize) -> MemoryS3 {
+        self.state().page = page;
+        self
     }
 
     /// Scripts a fault for the next request with `method` (faults apply in order).
@@ -187,6 +195,7 @@ impl MemoryS3 {
             Some(Fault::Before(change)) => change(&mut state.buckets),
         }
         let now = self.clock.now_ms();
+        let page = state.page;
         let response = if kind == "CREATE_BUCKET" {
             match state.buckets.entry(bucket) {
                 Entry::Occupied(_) => error(409, "BucketAlreadyOwnedByYou"),
@@ -199,7 +208,7 @@ impl MemoryS3 {
             match state.buckets.get_mut(&bucket) {
                 None => error(404, "NoSuchBucket"),
                 Some(objects) => match kind {
-                    "LIST" => list(objects, &query),
+                    "LIST" => list(objects, &query, page),
                     "DELETE_OBJECTS" => delete_objects(objects, &request.body),
                     "GET" | "HEAD" => match objects.get(&name) {
                         None => error(404, "NoSuchKey"),
@@ -281,7 +290,11 @@ fn put(
     reply(200, vec![("etag".to_owned(), etag)], Vec::new())
 }
 
-fn list(objects: &BTreeMap<String, Object>, query: &HashMap<String, String>) -> Response {
+fn list(
+    objects: &BTreeMap<String, Object>,
+    query: &HashMap<String, String>,
+    page_len: usize,
+) -> Response {
     let prefix = query.get("prefix").map(String::as_str).unwrap_or("");
     let after = query
         .get("continuation-token")
@@ -294,8 +307,8 @@ fn list(objects: &BTreeMap<String, Object>, query: &HashMap<String, String>) -> 
         .filter(|(name, _)| name.starts_with(prefix) && name.as_str() > after.as_str())
         .filter(|(name, _)| !delimited || !name[prefix.len()..].contains('/'))
         .collect();
-    let page = &matching[..matching.len().min(PAGE)];
-    let truncated = matching.len() > PAGE;
+    let page = &matching[..matching.len().min(page_len)];
+    let truncated = matching.len() > page_len;
     let mut xml = String::from("<ListBucketResult>");
     for (name, object) in page {
         let modified = DateTime::from_millis(object.last_modified_ms)

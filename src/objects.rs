@@ -42,6 +42,15 @@ pub struct Write {
     pub writes: String,
 }
 
+/// A page of a listing of entries.
+#[derive(Debug)]
+pub struct EntryPage {
+    /// The entries on it, in name order.
+    pub entries: Vec<Listed>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<String>,
+}
+
 /// What a conditional write came to.
 #[derive(Debug)]
 pub enum Written {
@@ -201,37 +210,51 @@ impl<T: Transport> Objects<'_, T> {
 
     /// Lists every entry under the location (other names are skipped), page by page.
     pub fn list_entries(&self, deadline: &Deadline) -> Result<Vec<Listed>> {
-        let location = &self.config.naming.location;
-        let prefix = list_prefix(location);
-        let action = format!("list s3://{}/{prefix}", self.config.bucket);
         let mut entries = Vec::new();
         let mut continuation: Option<String> = None;
         loop {
-            let request = self.bucket().list_objects(&prefix, continuation.as_deref());
-            let response = self.client.send(deadline, &action, request)?;
-            if !response.is_success() {
-                if self.config.create_bucket && is_no_such_bucket(&response) {
-                    return Ok(Vec::new());
-                }
-                return Err(error_for(&action, &response));
-            }
-            let page =
-                parse_list(&response.body).map_err(|e| Error::Other(format!("{action}: {e}")))?;
-            entries.extend(
-                page.objects
-                    .into_iter()
-                    .filter(|listed| is_entry_name(location, &listed.name)),
-            );
-            match page.continuation {
-                Some(token) if Some(&token) != continuation.as_ref() => continuation = Some(token),
-                Some(_) => {
-                    return Err(Error::Other(format!(
-                        "{action}: the server repeated a continuation token"
-                    )));
-                }
+            let page = self.list_page(deadline, continuation.as_deref())?;
+            entries.extend(page.entries);
+            match page.next {
+                Some(token) => continuation = Some(token),
                 None => return Ok(entries),
             }
         }
+    }
+
+    /// One page of the entries under the location (up to 1000 names, other names skipped),
+    /// from the start or after `continuation`; an empty last page when the bucket is missing
+    /// and may be created.
+    pub fn list_page(&self, deadline: &Deadline, continuation: Option<&str>) -> Result<EntryPage> {
+        let location = &self.config.naming.location;
+        let prefix = list_prefix(location);
+        let action = format!("list s3://{}/{prefix}", self.config.bucket);
+        let request = self.bucket().list_objects(&prefix, continuation);
+        let response = self.client.send(deadline, &action, request)?;
+        if !response.is_success() {
+            if self.config.create_bucket && is_no_such_bucket(&response) {
+                return Ok(EntryPage {
+                    entries: Vec::new(),
+                    next: None,
+                });
+            }
+            return Err(error_for(&action, &response));
+        }
+        let page =
+            parse_list(&response.body).map_err(|e| Error::Other(format!("{action}: {e}")))?;
+        if page.continuation.is_some() && page.continuation.as_deref() == continuation {
+            return Err(Error::Other(format!(
+                "{action}: the server repeated a continuation token"
+            )));
+        }
+        Ok(EntryPage {
+            entries: page
+                .objects
+                .into_iter()
+                .filter(|listed| is_entry_name(location, &listed.name))
+                .collect(),
+            next: page.continuation,
+        })
     }
 
     /// Creates the bucket (with its ACL, in its region); one that exists already is fine.

@@ -310,10 +310,10 @@ fn missing_credentials_and_bad_config_exit_2_with_one_line() {
         .fails_with("http://");
     let zero = s3
         .cli("c")
-        .arg("--max-entries")
+        .arg("--max-attempts")
         .arg("0")
         .run(&["set", "k", "v"])
-        .fails_with("max-entries");
+        .fails_with("max-attempts");
     s3.cli("c")
         .run(&["set", "k", "v", "--ttl", "soon"])
         .fails_with("soon");
@@ -505,4 +505,40 @@ fn incr_accepts_a_value_piped_with_a_trailing_newline() {
     cli.run_with_stdin(&["set", "n"], b"5\n").expect(0);
     assert_eq!(cli.run(&["incr", "n"]).expect(0).text(), "6\n");
     assert_eq!(cli.run(&["get", "n"]).expect(0).stdout, b"6");
+}
+
+#[test]
+fn stats_count_entries_and_cull_modes_parse() {
+    let s3 = S3::start();
+    let cli = s3.cli("c").arg("--max-entries").arg("unlimited");
+    cli.run(&["set-many", "a=1", "b=22", "c=333"]).expect(0);
+    s3.put_raw("c/not-an-entry.txt", b"ignored");
+    let text = cli.run(&["stats"]).expect(0).text();
+    assert!(text.starts_with("entries  3\nbytes    "), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.run(&["stats", "--json"]).expect(0).text()).unwrap();
+    assert_eq!(json["entries"], 3);
+    assert_eq!(json["estimated"], false);
+    assert!(json["oldest_ms"].as_i64().unwrap() <= json["newest_ms"].as_i64().unwrap());
+    let estimate: serde_json::Value =
+        serde_json::from_str(&cli.run(&["stats", "--estimate", "--json"]).expect(0).text())
+            .unwrap();
+    assert_eq!(estimate["entries"], 3, "one page is counted exactly");
+    for mode in ["auto", "exact", "sampled"] {
+        cli.clone()
+            .arg("--cull-mode")
+            .arg(mode)
+            .run(&["set", "k", "v"])
+            .expect(0);
+    }
+    s3.cli("c")
+        .arg("--cull-mode")
+        .arg("sometimes")
+        .run(&["get", "k"])
+        .fails_with("sometimes");
+    s3.cli("c")
+        .arg("--max-entries")
+        .arg("lots")
+        .run(&["get", "k"])
+        .fails_with("unlimited");
 }

@@ -155,7 +155,10 @@ fn a_reply_sent_before_the_body_was_read_is_the_answer() {
         }),
         _ => Action::Reply(Reply {
             status: 200,
-            headers: vec![("etag".into(), "\"e1\"".into())],
+            headers: vec![
+                ("etag".into(), "\"e1\"".into()),
+                ("x-amz-meta-s3cache-expires".into(), "never".into()),
+            ],
             body: entry.clone(),
         }),
     });

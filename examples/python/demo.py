@@ -131,6 +131,7 @@ def config():
         default_ttl=Variant("seconds", 300),
         max_entries=None,
         cull_frequency=None,
+        cull_mode=None,
         # Unlike the other options, option<compression> must be tagged: its `off` case and
         # `none` would both be Python None. Variant("some", 2048) would mean above(2048).
         compression=Variant("none"),

@@ -21,6 +21,9 @@ pub struct BenchArgs {
     /// Keys per get-many call.
     #[arg(long, default_value_t = 10)]
     batch: usize,
+    /// Fill the location with this many entries before timing, to measure the cost at scale.
+    #[arg(long, default_value_t = 0)]
+    entries: usize,
 }
 
 /// The measured operations, in the order they run (later ones read what earlier ones wrote).
@@ -58,11 +61,16 @@ pub async fn run(runtime: &Runtime, mut config: Config, args: &BenchArgs) -> Res
         "" => "s3cache-bench".to_owned(),
         location => format!("{location}/s3cache-bench"),
     };
-    // Culling is measured apart: the measured writes stay under max-entries.
-    let needed = u32::try_from(args.ops * 2 + 2).unwrap_or(u32::MAX);
-    config.max_entries = Some(config.max_entries.unwrap_or(300).max(needed));
+    // Culls are measured apart: the filled location and the measured writes stay under
+    // max-entries (unlimited stays unlimited), so every row pays for counting, not culling.
+    let needed = u32::try_from(args.entries + args.ops * 2 + 2).unwrap_or(u32::MAX);
+    config.max_entries = match config.max_entries {
+        Some(0) => Some(0),
+        limit => Some(limit.unwrap_or(300).max(needed)),
+    };
     let mut store = open(runtime, &config).await?;
     answer(store.clear().await?)?;
+    fill(&mut store, args.entries, args.value_size).await?;
     answer(store.set("counter", b"0", Ttl::Default).await?)?;
     // Deterministic bytes that deflate poorly, so compression does not flatter the numbers.
     let value: Vec<u8> = (0..args.value_size)
@@ -71,9 +79,10 @@ pub async fn run(runtime: &Runtime, mut config: Config, args: &BenchArgs) -> Res
     let keys: Vec<String> = (0..args.ops).map(|i| format!("bench-{i}")).collect();
 
     println!(
-        "s3cache bench: {} ops per row, {}-byte values, endpoint {}\n",
+        "s3cache bench: {} ops per row, {}-byte values, {} entries before, endpoint {}\n",
         args.ops,
         args.value_size,
+        args.entries,
         config.endpoint.as_deref().unwrap_or("AWS")
     );
     println!(
@@ -154,4 +163,21 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 
 fn show(duration: Duration) -> String {
     format!("{:.3} ms", duration.as_secs_f64() * 1000.0)
+}
+
+/// Writes `entries` entries (`fill-<n>`) in batches of 1000.
+async fn fill(store: &mut CacheStore, entries: usize, value_size: usize) -> Result<()> {
+    let value = vec![b'f'; value_size];
+    let names: Vec<usize> = (0..entries).collect();
+    for chunk in names.chunks(1000) {
+        let batch: Vec<(String, Vec<u8>)> = chunk
+            .iter()
+            .map(|n| (format!("fill-{n}"), value.clone()))
+            .collect();
+        let failed = answer(store.set_many(&batch, Ttl::Never).await?)?;
+        if let Some(key) = failed.first() {
+            bail!("filling the location failed at {key}");
+        }
+    }
+    Ok(())
 }

@@ -9,9 +9,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::progress::Progress;
 use crate::runtime::{
-    CacheError, CacheStore, Compression, Config, Credentials, EMBEDDED_COMPONENT, Runtime, Ttl,
-    answer, describe,
+    CacheError, CacheStore, Compression, Config, Credentials, CullMode, EMBEDDED_COMPONENT,
+    Runtime, Stats, Ttl, answer, describe,
 };
 use crate::server::S3Server;
 use crate::{bench, demo};
@@ -75,14 +76,15 @@ struct StoreArgs {
     #[arg(long, env = "S3CACHE_TIMEOUT", default_value = "300", value_parser = parse_lifetime, global = true)]
     default_timeout: Ttl,
 
-    /// Django MAX_ENTRIES: writes cull when this many entries exist.
-    #[arg(
-        long,
-        env = "S3CACHE_MAX_ENTRIES",
-        default_value_t = 300,
-        global = true
-    )]
+    /// Django MAX_ENTRIES: writes cull when this many entries exist; "unlimited" (or 0):
+    /// never cull, never list.
+    #[arg(long, env = "S3CACHE_MAX_ENTRIES", default_value = "300", value_parser = parse_max_entries, global = true)]
     max_entries: u32,
+
+    /// How writes count the entries: exact (list before every write), sampled (one write in
+    /// 25 reads one page), or auto (exact up to 1000 max-entries).
+    #[arg(long, env = "S3CACHE_CULL_MODE", value_enum, default_value_t = CullModeArg::Auto, global = true)]
+    cull_mode: CullModeArg,
 
     /// Django CULL_FREQUENCY: a cull removes 1/N of the entries (0: all).
     #[arg(
@@ -221,6 +223,15 @@ enum Command {
     },
     /// Remove every cache entry under the location (other objects stay).
     Clear,
+    /// Entry count, total bytes, oldest and newest write of the location.
+    Stats {
+        /// Estimate from one listing page (one request) instead of counting every page.
+        #[arg(long)]
+        estimate: bool,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// A scripted tour of the whole API, printing each step.
     Demo,
     /// Run the embedded S3 server in the foreground, verifying signatures made with
@@ -235,6 +246,14 @@ enum Command {
 
 #[derive(Debug, Clone, Copy)]
 struct CompressionArg(Option<u32>);
+
+/// `--cull-mode`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CullModeArg {
+    Auto,
+    Exact,
+    Sampled,
+}
 
 /// Runs the CLI and returns its exit code: 0 done/hit, 1 miss/false, 2 error.
 pub fn main() -> ExitCode {
@@ -268,6 +287,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(&runtime, config, &args).await,
         command => {
             let mut store = open(&runtime, &config).await?;
+            // Clears and culls of big locations take a while: show that requests go out.
+            let _progress = Progress::start(&runtime);
             execute(
                 &mut store,
                 command,
@@ -337,11 +358,45 @@ async fn execute(store: &mut CacheStore, command: Command, max_value: u32) -> Re
             answer(store.clear().await?)?;
             ExitCode::SUCCESS
         }
+        Command::Stats { estimate, json } => {
+            let stats = answer(store.stats(estimate).await?)?;
+            write_stdout(format!("{}\n", show_stats(&stats, json)).as_bytes())?;
+            ExitCode::SUCCESS
+        }
         Command::Demo | Command::Server { .. } | Command::Bench(_) => {
             unreachable!("handled in run")
         }
     };
     Ok(code)
+}
+
+/// Stats as text, or as one JSON object.
+fn show_stats(stats: &Stats, json: bool) -> String {
+    if json {
+        return serde_json::json!({
+            "entries": stats.entries,
+            "bytes": stats.bytes,
+            "estimated": stats.estimated,
+            "oldest_ms": stats.oldest_ms,
+            "newest_ms": stats.newest_ms,
+        })
+        .to_string();
+    }
+    let about = if stats.estimated { "about " } else { "" };
+    let time = |ms: Option<i64>| match ms.and_then(|ms| u64::try_from(ms).ok()) {
+        Some(ms) => humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        )
+        .to_string(),
+        None => "-".to_owned(),
+    };
+    format!(
+        "entries  {about}{}\nbytes    {about}{}\noldest   {}\nnewest   {}",
+        stats.entries,
+        stats.bytes,
+        time(stats.oldest_ms),
+        time(stats.newest_ms)
+    )
 }
 
 /// The hits as one JSON object; a value that is not UTF-8 is an error naming its key.
@@ -475,6 +530,11 @@ impl StoreArgs {
             default_ttl: self.default_timeout,
             max_entries: Some(self.max_entries),
             cull_frequency: Some(self.cull_frequency),
+            cull_mode: Some(match self.cull_mode {
+                CullModeArg::Auto => CullMode::Auto,
+                CullModeArg::Exact => CullMode::Exact,
+                CullModeArg::Sampled => CullMode::Sampled,
+            }),
             compression: Some(match self.compress_above.0 {
                 None => Compression::Off,
                 Some(bytes) => Compression::Above(bytes),
@@ -550,6 +610,15 @@ fn parse_millis(text: &str) -> Result<u32, String> {
             Ok((seconds * 1000.0).ceil().min(f64::from(u32::MAX)) as u32)
         }
         _ => Err(format!("{text:?} is not a positive number of seconds")),
+    }
+}
+
+fn parse_max_entries(text: &str) -> Result<u32, String> {
+    match text {
+        "unlimited" => Ok(0),
+        count => count
+            .parse()
+            .map_err(|_| format!("{count:?} is not a count or \"unlimited\"")),
     }
 }
 

@@ -5,5 +5,6 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod locked_fs;
+pub mod progress;
 pub mod runtime;
 pub mod server;

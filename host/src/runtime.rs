@@ -34,7 +34,7 @@ mod bindings {
 
 use bindings::exports::s3cache::cache::cache::Config as WitConfig;
 pub use bindings::exports::s3cache::cache::cache::{
-    Compression, Error as CacheError, KeyScheme, Ttl,
+    Compression, CullMode, Error as CacheError, KeyScheme, Stats, Ttl,
 };
 
 /// S3 credentials as the host holds them, until the runtime hands them to the component as
@@ -58,6 +58,7 @@ pub struct Config {
     pub default_ttl: Ttl,
     pub max_entries: Option<u32>,
     pub cull_frequency: Option<u32>,
+    pub cull_mode: Option<CullMode>,
     pub compression: Option<Compression>,
     pub max_value_bytes: Option<u32>,
     pub acl: Option<String>,
@@ -75,6 +76,40 @@ pub struct Config {
 }
 
 impl Config {
+    /// A config for `bucket` in `region` with every optional field at its default: AWS S3's
+    /// endpoint, the root location, Django's naming, timeout and culling.
+    pub fn new(bucket: &str, region: &str, credentials: Credentials) -> Config {
+        Config {
+            bucket: bucket.to_owned(),
+            region: region.to_owned(),
+            endpoint: None,
+            path_style: None,
+            credentials,
+            location: String::new(),
+            key_prefix: String::new(),
+            version: 1,
+            key_scheme: None,
+            default_ttl: Ttl::Default,
+            max_entries: None,
+            cull_frequency: None,
+            cull_mode: None,
+            compression: None,
+            max_value_bytes: None,
+            acl: None,
+            bucket_acl: None,
+            storage_class: None,
+            reduced_redundancy: false,
+            sse: None,
+            sse_kms_key_id: None,
+            create_bucket: false,
+            max_attempts: None,
+            deadline_ms: None,
+            connect_timeout_ms: None,
+            first_byte_timeout_ms: None,
+            between_bytes_timeout_ms: None,
+        }
+    }
+
     /// The record, with `credentials` (a resource made in the store's instance).
     fn to_wit(&self, credentials: ResourceAny) -> WitConfig {
         WitConfig {
@@ -90,6 +125,7 @@ impl Config {
             default_ttl: self.default_ttl,
             max_entries: self.max_entries,
             cull_frequency: self.cull_frequency,
+            cull_mode: self.cull_mode,
             compression: self.compression,
             max_value_bytes: self.max_value_bytes,
             acl: self.acl.clone(),
@@ -159,6 +195,11 @@ impl Runtime {
         let wasm =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         Runtime::new(&wasm)
+    }
+
+    /// The counter of the requests sent, for watching it while a call runs.
+    pub fn request_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.requests)
     }
 
     /// HTTP requests the component has sent through this runtime so far.
@@ -265,6 +306,8 @@ forward! {
     delete_many => call_delete_many(keys: &[String]) -> ();
     /// `store.clear`.
     clear => call_clear() -> ();
+    /// `store.stats`.
+    stats => call_stats(estimate: bool) -> Stats;
 }
 
 /// The WIT case of a cache error (`no-such-key`) and its message.

@@ -1,6 +1,6 @@
 """Types of the compiled extension (python/src/lib.rs)."""
 
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 class Store:
     @staticmethod
@@ -20,6 +20,7 @@ class Store:
         default_ttl_ms: Optional[int],
         max_entries: int,
         cull_frequency: int,
+        cull_mode: str,
         compress_above: Optional[int],
         max_value_bytes: int,
         acl: Optional[str],
@@ -47,5 +48,6 @@ class Store:
     def set_many(self, entries: List[Tuple[str, bytes]], ttl_ms: Optional[int]) -> List[str]: ...
     def delete_many(self, keys: List[str]) -> None: ...
     def clear(self) -> None: ...
+    def stats(self, estimate: bool) -> Dict[str, Any]: ...
 
 def requests_sent() -> int: ...

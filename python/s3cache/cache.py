@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import _native
 from .errors import InvalidConfig
@@ -95,6 +95,8 @@ class Cache:
     Opening sends no request: a wrong bucket or credentials show up as errors of the first call.
     Transient failures are retried (max_attempts per request, 4 by default); `deadline` (seconds,
     10 by default) bounds the retries and the waits for other writers of the same key.
+    `max_entries=None` never culls (bound the bucket with an S3 lifecycle rule); `cull_mode` is
+    "auto" (exact up to 1000 entries), "exact" or "sampled".
     A Cache may be shared between threads (calls on one Cache queue; use one per thread for
     parallel calls) and survives a fork (the child reopens it).
     """
@@ -114,8 +116,9 @@ class Cache:
         version: int = 1,
         made_keys: bool = False,
         default_timeout: Optional[float] = 300,
-        max_entries: int = 300,
+        max_entries: Optional[int] = 300,
         cull_frequency: int = 3,
+        cull_mode: str = "auto",
         compress_above: Optional[int] = 1024,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         acl: Optional[str] = None,
@@ -151,8 +154,10 @@ class Cache:
             version=version,
             made_keys=made_keys,
             default_ttl_ms=None if default_timeout is None else _millis(default_timeout),
-            max_entries=max_entries,
+            # The component's 0 is "unlimited".
+            max_entries=0 if max_entries is None else max_entries,
             cull_frequency=cull_frequency,
+            cull_mode=cull_mode,
             compress_above=compress_above,
             max_value_bytes=max_value_bytes,
             acl=acl,
@@ -269,6 +274,11 @@ class Cache:
     def clear(self) -> None:
         """Removes every cache entry under the location, and nothing else."""
         self._store.clear()
+
+    def stats(self, estimate: bool = False) -> Dict[str, Any]:
+        """Entries, bytes, oldest_ms and newest_ms of the location; with `estimate`, entries and
+        bytes estimated from one listing page (one request)."""
+        return self._store.stats(estimate)
 
     def close(self) -> None:
         """Releases the component instance; later calls raise InvalidConfig."""

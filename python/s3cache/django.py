@@ -57,6 +57,16 @@ def _positive(value: Any) -> int:
     return _count(value, least=1)
 
 
+def _limit(value: Any) -> Optional[int]:
+    return None if value is None else _positive(value)
+
+
+def _cull_mode(value: Any) -> str:
+    if value not in ("auto", "exact", "sampled"):
+        raise TypeError(f'"auto", "exact" or "sampled", not {value!r}')
+    return value
+
+
 def _seconds(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise TypeError(f"a positive number of seconds, not {value!r}")
@@ -82,7 +92,8 @@ _OPTIONS: Dict[str, Tuple[Callable[[Any], Any], Tuple[str, ...]]] = {
     "BUCKET_ACL": (_text, ("AWS_BUCKET_ACL",)),
     "REDUCED_REDUNDANCY": (_flag, ("AWS_REDUCED_REDUNDANCY",)),
     "IS_GZIPPED": (_flag, ("AWS_IS_GZIPPED",)),
-    "MAX_ENTRIES": (_positive, ()),
+    "MAX_ENTRIES": (_limit, ()),
+    "CULL_MODE": (_cull_mode, ()),
     "CULL_FREQUENCY": (_count, ()),
     "ENDPOINT_URL": (_text, ("AWS_S3_ENDPOINT_URL",)),
     "REGION_NAME": (_text, ("AWS_S3_REGION_NAME",)),
@@ -116,6 +127,7 @@ _FIELD_OPTIONS = {
     "sse": "SSE",
     "sse-kms-key-id": "SSE_KMS_KEY_ID",
     "max-entries": "MAX_ENTRIES",
+    "cull-mode": "CULL_MODE",
     "max-attempts": "MAX_ATTEMPTS",
     "deadline-ms": "DEADLINE",
     "connect-timeout-ms": "CONNECT_TIMEOUT",
@@ -167,6 +179,7 @@ class S3Cache(BaseCache):
             default_timeout=self.default_timeout,
             max_entries=option.get("MAX_ENTRIES", 300),
             cull_frequency=option.get("CULL_FREQUENCY", 3),
+            cull_mode=option.get("CULL_MODE", "auto"),
             compress_above=compress_above,
             max_value_bytes=option.get("MAX_VALUE_BYTES", DEFAULT_MAX_VALUE_BYTES),
             acl=option.get("DEFAULT_ACL"),

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use s3cache_host::runtime::{
-    self, CacheStore, Compression, Config, Credentials, EMBEDDED_COMPONENT, KeyScheme, Outcome,
-    Runtime, Ttl,
+    self, CacheStore, Compression, Config, Credentials, CullMode, EMBEDDED_COMPONENT, KeyScheme,
+    Outcome, Runtime, Ttl,
 };
 
 /// What a process shares: the compiled component and the async runtime its HTTP client uses.
@@ -87,7 +87,7 @@ impl Store {
     #[pyo3(signature = (
         *, bucket, region, endpoint, path_style, access_key_id, secret_access_key,
         session_token, location, key_prefix, version, made_keys, default_ttl_ms,
-        max_entries, cull_frequency, compress_above, max_value_bytes, acl, bucket_acl,
+        max_entries, cull_frequency, cull_mode, compress_above, max_value_bytes, acl, bucket_acl,
         storage_class, reduced_redundancy, sse, sse_kms_key_id, create_bucket, max_attempts, deadline_ms, connect_timeout_ms,
         first_byte_timeout_ms, between_bytes_timeout_ms
     ))]
@@ -111,6 +111,7 @@ impl Store {
         default_ttl_ms: Option<i64>,
         max_entries: u32,
         cull_frequency: u32,
+        cull_mode: &str,
         compress_above: Option<u32>,
         max_value_bytes: u32,
         acl: Option<String>,
@@ -126,6 +127,15 @@ impl Store {
         first_byte_timeout_ms: Option<u32>,
         between_bytes_timeout_ms: Option<u32>,
     ) -> PyResult<Store> {
+        let cull_mode = match cull_mode {
+            "auto" => CullMode::Auto,
+            "exact" => CullMode::Exact,
+            "sampled" => CullMode::Sampled,
+            other => {
+                let message = format!("cull-mode: {other:?} is not auto, exact or sampled");
+                return Err(error(py, "invalid-config", message));
+            }
+        };
         let config = Config {
             bucket,
             region,
@@ -147,6 +157,7 @@ impl Store {
             default_ttl: ttl(default_ttl_ms),
             max_entries: Some(max_entries),
             cull_frequency: Some(cull_frequency),
+            cull_mode: Some(cull_mode),
             compression: Some(compress_above.map_or(Compression::Off, Compression::Above)),
             max_value_bytes: Some(max_value_bytes),
             acl,
@@ -251,6 +262,18 @@ impl Store {
     /// `store.clear`.
     fn clear(&self, py: Python<'_>) -> PyResult<()> {
         self.run(py, async |store| store.clear().await)
+    }
+
+    /// `store.stats`: a dict of entries, bytes, estimated, oldest_ms, newest_ms.
+    fn stats<'py>(&self, py: Python<'py>, estimate: bool) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.run(py, async |store| store.stats(estimate).await)?;
+        let dict = PyDict::new(py);
+        dict.set_item("entries", stats.entries)?;
+        dict.set_item("bytes", stats.bytes)?;
+        dict.set_item("estimated", stats.estimated)?;
+        dict.set_item("oldest_ms", stats.oldest_ms)?;
+        dict.set_item("newest_ms", stats.newest_ms)?;
+        Ok(dict)
     }
 }
 

@@ -179,7 +179,7 @@ def test_a_dead_endpoint_is_unavailable():
         ({"bucket": "Not_A_Bucket"}, "bucket"),
         ({"region": "US East"}, "region"),
         ({"endpoint_url": "ftp://host"}, "endpoint"),
-        ({"max_entries": 0}, "max-entries"),
+        ({"max_attempts": 0}, "max-attempts"),
     ],
 )
 def test_bad_config_names_the_field(options, field):
@@ -235,3 +235,20 @@ def test_concurrent_increments_of_one_key_are_atomic(server, location):
 
     assert in_threads(8, increments) == []
     assert open_cache(server, location).get("counter") == b"80"
+
+
+def test_unlimited_caches_never_list_and_stats_count(server, location):
+    from s3cache import _native
+
+    cache = open_cache(server, location, max_entries=None)
+    cache.set("warm", b"v")
+    before = _native.requests_sent()
+    for i in range(20):
+        cache.set(f"k{i}", b"value")
+    assert _native.requests_sent() - before == 20, "one PUT per set, no listing"
+    stats = cache.stats()
+    assert stats["entries"] == 21 and not stats["estimated"]
+    assert stats["oldest_ms"] <= stats["newest_ms"]
+    assert cache.stats(estimate=True)["entries"] == 21
+    with pytest.raises(s3cache.InvalidConfig, match="cull-mode"):
+        open_cache(server, location, cull_mode="sometimes")

@@ -502,3 +502,121 @@ fn the_write_ids_are_random_per_write() {
     assert_eq!(first.len(), 16);
     assert!(h.clock.random() != 0);
 }
+
+/// A harness whose S3 lists 1000 names a page, as S3 does.
+fn harness_paging_like_s3(change: impl FnOnce(&mut Settings)) -> Harness {
+    let mut h = harness_with(change);
+    h.s3 = h.s3.with_page(1000);
+    h
+}
+
+#[test]
+fn unlimited_writes_cost_one_request_each() {
+    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    for i in 0..50 {
+        h.cache.set(&format!("k{i}"), b"v", Ttl::Default).unwrap();
+    }
+    assert!(h.cache.add("fresh", b"v", Ttl::Default).unwrap());
+    let pairs: Vec<(String, Vec<u8>)> = (0..10).map(|i| (format!("m{i}"), b"v".to_vec())).collect();
+    h.cache.set_many(&pairs, Ttl::Default).unwrap();
+    assert_eq!(h.s3.requests("LIST"), 0);
+    assert_eq!(h.s3.total_requests(), 50 + 1 + 10);
+    assert_eq!(h.entries(), 61);
+}
+
+#[test]
+fn sampled_culling_keeps_near_the_limit_for_about_one_request_per_write() {
+    let h = harness_paging_like_s3(|s| {
+        s.max_entries = Some(2000);
+        s.cull_mode = crate::cull::CullMode::Sampled;
+    });
+    for i in 0..2300 {
+        h.clock.advance(Duration::from_millis(1));
+        h.cache.set(&format!("k{i}"), b"v", Ttl::Default).unwrap();
+        assert!(
+            h.entries() <= 2200,
+            "{} entries after {i} sets",
+            h.entries()
+        );
+    }
+    let per_set = h.s3.total_requests() as f64 / 2300.0;
+    assert!(per_set <= 1.10, "{per_set:.3} requests per set");
+    assert!(h.s3.requests("DELETE_OBJECTS") >= 1, "it culled");
+    assert!(h.entries() < 2000, "{} entries", h.entries());
+    // The culled entries are the oldest: the last written survive.
+    assert!(h.cache.has_key("k2299").unwrap());
+    assert!(!h.cache.has_key("k0").unwrap());
+}
+
+#[test]
+fn sampled_adds_cost_one_request_too() {
+    let h = harness_paging_like_s3(|s| {
+        s.max_entries = Some(5000);
+    });
+    for i in 0..500 {
+        assert!(h.cache.add(&format!("k{i}"), b"v", Ttl::Default).unwrap());
+    }
+    let per_add = h.s3.total_requests() as f64 / 500.0;
+    assert!(per_add <= 1.08, "{per_add:.3} requests per add");
+}
+
+#[test]
+fn a_batch_sends_only_the_last_write_of_each_key() {
+    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    let pairs: Vec<(String, Vec<u8>)> = ["a", "b", "a"]
+        .iter()
+        .zip([b"1", b"2", b"3"])
+        .map(|(key, value)| (key.to_string(), value.to_vec()))
+        .collect();
+    h.cache.set_many(&pairs, Ttl::Default).unwrap();
+    assert_eq!(h.s3.requests("PUT"), 2);
+    assert_eq!(h.cache.get("a").unwrap(), Some(b"3".to_vec()));
+}
+
+#[test]
+fn clear_costs_about_two_requests_per_thousand_entries() {
+    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    let pairs: Vec<(String, Vec<u8>)> = (0..2500)
+        .map(|i| (format!("k{i}"), b"v".to_vec()))
+        .collect();
+    h.cache.set_many(&pairs, Ttl::Default).unwrap();
+    let before = h.s3.total_requests();
+    h.cache.clear().unwrap();
+    assert_eq!(h.entries(), 0);
+    assert_eq!(
+        h.s3.total_requests() - before,
+        3 + 3,
+        "3 pages, 3 DeleteObjects"
+    );
+}
+
+#[test]
+fn stats_count_or_estimate_the_entries() {
+    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    let empty = h.cache.stats(false).unwrap();
+    assert_eq!((empty.entries, empty.bytes, empty.oldest_ms), (0, 0, None));
+    h.cache.set("first", b"v", Ttl::Default).unwrap();
+    h.clock.advance(Duration::from_secs(5));
+    let pairs: Vec<(String, Vec<u8>)> = (0..2999)
+        .map(|i| (format!("k{i}"), b"v".to_vec()))
+        .collect();
+    h.cache.set_many(&pairs, Ttl::Default).unwrap();
+    h.s3.put_raw("loc/readme.txt", b"not counted");
+    let counted = h.cache.stats(false).unwrap();
+    let one_entry = h.s3.object(&name("first")).unwrap().body.len() as u64;
+    assert_eq!(counted.entries, 3000);
+    assert_eq!(counted.bytes, 3000 * one_entry);
+    assert_eq!(counted.oldest_ms, Some(START_MS));
+    assert_eq!(counted.newest_ms, Some(START_MS + 5000));
+    assert!(!counted.estimated);
+    let before = h.s3.requests("LIST");
+    let estimated = h.cache.stats(true).unwrap();
+    assert_eq!(h.s3.requests("LIST") - before, 1);
+    assert!(estimated.estimated);
+    assert!((2700..3300).contains(&estimated.entries), "{estimated:?}");
+    assert_eq!(estimated.bytes, estimated.entries * one_entry);
+    let small = harness_paging_like_s3(|_| {});
+    small.cache.set("only", b"v", Ttl::Default).unwrap();
+    let exact = small.cache.stats(true).unwrap();
+    assert_eq!((exact.entries, exact.estimated), (1, false));
+}

@@ -60,6 +60,8 @@ struct ListBucketResult {
 struct Contents {
     key: String,
     last_modified: String,
+    #[serde(default)]
+    size: u64,
 }
 
 /// One page of a ListObjectsV2 reply.
@@ -90,6 +92,7 @@ pub fn parse_list(body: &[u8]) -> Result<ListPage, String> {
             Ok(Listed {
                 name: contents.key,
                 last_modified_ms,
+                size: contents.size,
             })
         })
         .collect::<Result<_, String>>()?;
@@ -206,11 +209,13 @@ mod tests {
             [
                 Listed {
                     name: "loc/a&b".into(),
-                    last_modified_ms: 1_704_164_645_678
+                    last_modified_ms: 1_704_164_645_678,
+                    size: 3,
                 },
                 Listed {
                     name: "loc/c".into(),
-                    last_modified_ms: 1_704_164_645_000
+                    last_modified_ms: 1_704_164_645_000,
+                    size: 1,
                 },
             ]
         );

@@ -1,8 +1,11 @@
 //! A Spin HTTP component that keeps values in S3 through the s3cache component.
 //!
-//! `GET /?key=K` answers the cached value (404 on a miss); `POST /?key=K` stores the request body
-//! with the store's default ttl. Spin composes this component with s3cache.wasm when it loads
-//! the app (see spin.toml), so all S3 traffic, signing included, happens inside s3cache.
+//! `GET /?key=K` answers the cached value (404 on a miss); `PUT` or `POST /?key=K[&ttl=T]`
+//! stores the request body (T: seconds, fractions too, or `never`; the store's default
+//! otherwise); `DELETE /?key=K` removes it (404 when there was none); `POST /incr?key=K[&by=N]`
+//! adds N (1 by default) to an integer value. Spin composes this component with s3cache.wasm
+//! when it loads the app (see spin.toml), so all S3 traffic, signing included, happens inside
+//! s3cache.
 
 use s3cache::cache::cache::{Config, Credentials, Error, Store, Ttl};
 use spin_sdk::http::{Method, Request, Response};
@@ -13,10 +16,16 @@ wit_bindgen::generate!({ world: "app", path: "wit", generate_all });
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    let Some(key) = form_urlencoded::parse(req.query().as_bytes())
-        .find(|(name, _)| name == "key")
-        .map(|(_, value)| value.into_owned())
-    else {
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query().as_bytes())
+        .into_owned()
+        .collect();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let Some(key) = param("key") else {
         return text(400, "missing ?key=\n".into());
     };
     let config = match config() {
@@ -30,8 +39,9 @@ fn handle(req: Request) -> Response {
         Ok(store) => store,
         Err(e) => return failure(e),
     };
-    match req.method() {
-        Method::Get => match store.get(&key) {
+    let path = req.path();
+    match (req.method(), path) {
+        (Method::Get, "/") => match store.get(key) {
             Ok(Some(value)) => Response::builder()
                 .status(200)
                 .header("content-type", "application/octet-stream")
@@ -40,14 +50,49 @@ fn handle(req: Request) -> Response {
             Ok(None) => text(404, "not found\n".into()),
             Err(e) => failure(e),
         },
-        Method::Post => match store.set(&key, req.body(), Ttl::Default) {
-            Ok(()) => Response::new(204, ()),
+        (Method::Put | Method::Post, "/") => {
+            let ttl = match param("ttl").map(parse_ttl).transpose() {
+                Ok(ttl) => ttl.unwrap_or(Ttl::Default),
+                Err(why) => return text(400, why),
+            };
+            match store.set(key, req.body(), ttl) {
+                Ok(()) => Response::new(204, ()),
+                Err(e) => failure(e),
+            }
+        }
+        (Method::Delete, "/") => match store.delete(key) {
+            Ok(true) => Response::new(204, ()),
+            Ok(false) => text(404, "not found\n".into()),
             Err(e) => failure(e),
         },
-        _ => Response::builder()
+        (Method::Post, "/incr") => {
+            let by = match param("by").map(str::parse::<i64>).transpose() {
+                Ok(by) => by.unwrap_or(1),
+                Err(_) => return text(400, "?by= must be a 64-bit integer\n".into()),
+            };
+            match store.incr(key, by) {
+                Ok(value) => text(200, format!("{value}\n")),
+                Err(e) => failure(e),
+            }
+        }
+        (_, "/" | "/incr") => Response::builder()
             .status(405)
-            .header("allow", "GET, POST")
+            .header("allow", "GET, PUT, POST, DELETE")
             .build(),
+        _ => text(404, format!("no route {path}\n")),
+    }
+}
+
+/// `?ttl=`: seconds (fractions too) or `never`.
+fn parse_ttl(text: &str) -> Result<Ttl, String> {
+    if text == "never" {
+        return Ok(Ttl::Never);
+    }
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() => {
+            Ok(Ttl::Milliseconds((seconds * 1000.0).ceil() as i64))
+        }
+        _ => Err(format!("?ttl= must be seconds or never, not {text:?}\n")),
     }
 }
 
@@ -74,6 +119,7 @@ fn config() -> Result<Config, variables::Error> {
         default_ttl: Ttl::Default,
         max_entries: None,
         cull_frequency: None,
+        cull_mode: None,
         compression: None,
         max_value_bytes: None,
         acl: None,
@@ -91,16 +137,22 @@ fn config() -> Result<Config, variables::Error> {
     })
 }
 
+/// The response for a cache error: its case and message (which never carry a secret).
 fn failure(error: Error) -> Response {
-    let status = match &error {
-        Error::InvalidConfig(_) => 500,
-        Error::InvalidInput(_) | Error::NoSuchKey(_) | Error::NotAnInteger(_) => 400,
-        Error::TooLarge(_) => 413,
-        Error::Unavailable(_) => 503,
-        // The S3 side refused: the gateway's upstream failed, not this request.
-        Error::AccessDenied(_) | Error::NoSuchBucket(_) | Error::Other(_) => 502,
+    let (status, case, message) = match &error {
+        // Mostly Spin refusing the dependency's requests: the manifest must grant them.
+        Error::InvalidConfig(m) => (500, "invalid-config", m),
+        Error::InvalidInput(m) => (400, "invalid-input", m),
+        Error::NoSuchKey(m) => (404, "no-such-key", m),
+        Error::NotAnInteger(m) => (409, "not-an-integer", m),
+        Error::TooLarge(m) => (413, "too-large", m),
+        // S3 failed or refused: the gateway's upstream, not this request.
+        Error::Unavailable(m) => (502, "unavailable", m),
+        Error::AccessDenied(m) => (502, "access-denied", m),
+        Error::NoSuchBucket(m) => (502, "no-such-bucket", m),
+        Error::Other(m) => (502, "other", m),
     };
-    text(status, format!("{error:?}\n"))
+    text(status, format!("s3cache {case}: {message}\n"))
 }
 
 fn text(status: u16, body: String) -> Response {
