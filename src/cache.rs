@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
+
 use crate::client::{Client, Deadline};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -74,7 +76,7 @@ enum Step<R> {
     Answer(R),
     /// Replace the object seen (only if it is still the one seen), then answer.
     Write {
-        body: Vec<u8>,
+        body: Bytes,
         expiry: Expiry,
         then: R,
     },
@@ -94,6 +96,11 @@ impl<T: Transport> Cache<T> {
     ) -> Cache<T> {
         let client = Client::new(&config, transport, clock);
         Cache { config, client }
+    }
+
+    /// The transport the cache sends through.
+    pub fn transport(&self) -> &T {
+        self.client.transport()
     }
 
     /// The value of a live entry.
@@ -162,7 +169,7 @@ impl<T: Transport> Cache<T> {
             let expiry = self.expiry(ttl);
             Ok(match entry::with_expiry(&stored.body, expiry) {
                 Some(body) => Step::Write {
-                    body,
+                    body: body.into(),
                     expiry,
                     then: true,
                 },
@@ -234,7 +241,8 @@ impl<T: Transport> Cache<T> {
                     updated.to_string().as_bytes(),
                     entry.expiry,
                     self.config.compress_above,
-                ),
+                )
+                .into(),
                 expiry: entry.expiry,
                 then: updated,
             })
@@ -428,7 +436,7 @@ impl<T: Transport> Cache<T> {
         let expiry = self.expiry(ttl);
         Ok(Write {
             action: format!("put {}", self.objects().describe(&name)),
-            body: entry::encode(value, expiry, self.config.compress_above),
+            body: entry::encode(value, expiry, self.config.compress_above).into(),
             name,
             expires: expiry.to_header(),
             writes: self.write_id(),

@@ -58,6 +58,11 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// The transport it sends through.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
     /// The clock the store reads.
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()

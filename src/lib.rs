@@ -5,6 +5,9 @@
 //! response parsing, configuration) compile and test natively. [`cache`] runs the operations
 //! over a [`transport::Transport`]; on wasm32 the `wasi_http` module implements it over
 //! `wasi:http/outgoing-handler` and `glue` exports the `s3cache:cache` WIT interface.
+//!
+//! With the `native` feature the same [`Cache`] runs without wasm, over reqwest: a
+//! [`Builder`] makes one (the example is in [`native`]'s documentation).
 
 #![deny(unsafe_code)]
 
@@ -16,6 +19,8 @@ pub mod cull;
 pub mod entry;
 pub mod error;
 pub mod key;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub mod native;
 pub mod objects;
 pub mod retry;
 pub mod s3;
@@ -25,6 +30,10 @@ pub mod transport;
 mod fuzzing;
 #[cfg(test)]
 mod memory_s3;
+
+pub use cache::Cache;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub use native::Builder;
 
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code, reason = "wit-bindgen's generated exports")]

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use md5::{Digest, Md5};
-use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::clock::manual::ManualClock;
@@ -284,7 +283,7 @@ fn put(
         .filter(|(name, _)| name.starts_with("x-amz-meta-"))
         .cloned()
         .collect();
-    let object = new_object(request.body.clone(), metadata, now_ms);
+    let object = new_object(request.body.to_vec(), metadata, now_ms);
     let etag = object.etag.clone();
     objects.insert(name.to_owned(), object);
     reply(200, vec![("etag".to_owned(), etag)], Vec::new())
@@ -333,27 +332,21 @@ fn list(
     reply(200, Vec::new(), xml.into_bytes())
 }
 
-#[derive(Deserialize)]
-struct Delete {
-    #[serde(rename = "Object", default)]
-    objects: Vec<DeleteObject>,
-}
-
-#[derive(Deserialize)]
-struct DeleteObject {
-    #[serde(rename = "Key")]
-    key: String,
-}
-
 fn delete_objects(objects: &mut BTreeMap<String, Object>, body: &[u8]) -> Response {
     let text = std::str::from_utf8(body).expect("a UTF-8 request");
-    let delete: Delete = quick_xml::de::from_str(text).expect("a valid Delete document");
-    assert!(
-        delete.objects.len() <= 1000,
-        "at most 1000 keys per request"
-    );
-    for object in delete.objects {
-        objects.remove(&object.key);
+    let keys: Vec<String> = text
+        .split("<Key>")
+        .skip(1)
+        .map(|rest| {
+            let escaped = rest.split("</Key>").next().expect("a closed Key");
+            quick_xml::escape::unescape(escaped)
+                .expect("escaped keys")
+                .into_owned()
+        })
+        .collect();
+    assert!(keys.len() <= 1000, "at most 1000 keys per request");
+    for key in keys {
+        objects.remove(&key);
     }
     reply(200, Vec::new(), b"<DeleteResult></DeleteResult>".to_vec())
 }

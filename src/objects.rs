@@ -1,6 +1,8 @@
 //! S3 object operations on a store's bucket: reads, writes (creating the bucket on demand),
 //! deletes one at a time and a thousand at a time, and listings of the entry names.
 
+use bytes::Bytes;
+
 use crate::client::{Client, Deadline, Sent};
 use crate::config::Config;
 use crate::cull::Listed;
@@ -35,7 +37,7 @@ pub struct Write {
     /// The object name.
     pub name: String,
     /// The encoded entry.
-    pub body: Vec<u8>,
+    pub body: Bytes,
     /// The expiry metadata.
     pub expires: String,
     /// This write's id, then the ids of the writes before it, space-separated.

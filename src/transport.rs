@@ -1,5 +1,5 @@
-//! The seam between the cache and the network: the wasi:http module implements it, and the
-//! in-memory S3 of the unit tests.
+//! The seam between the cache and the network: the wasi:http module implements it, the native
+//! reqwest module, and the in-memory S3 of the unit tests.
 
 use std::time::Duration;
 
@@ -48,4 +48,24 @@ pub enum TransportError {
 pub trait Transport {
     /// Sends the requests concurrently; one result per request, in order.
     fn send_all(&self, requests: &[Request]) -> Vec<Result<Response, TransportError>>;
+}
+
+/// The most bytes read of a non-2xx reply.
+const ERROR_REPLY_LIMIT: usize = 64 * 1024;
+
+/// The most bytes a transport reads of a reply with `status`: what the request allows for its
+/// object, but error replies are small XML documents whatever the request allowed.
+pub fn reply_limit(request: &Request, status: u16) -> usize {
+    if (200..300).contains(&status) {
+        request.max_response_body
+    } else {
+        ERROR_REPLY_LIMIT
+    }
+}
+
+/// The error for a reply of `len` bytes when at most `limit` are accepted.
+pub fn too_large(len: u64, limit: usize) -> TransportError {
+    TransportError::TooLarge(format!(
+        "the response has {len} bytes; at most {limit} are accepted"
+    ))
 }

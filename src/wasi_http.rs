@@ -11,10 +11,8 @@ use wasip2::io::poll;
 use wasip2::io::streams::StreamError;
 
 use crate::s3::{Request, Response};
-use crate::transport::{Timeouts, Transport, TransportError};
+use crate::transport::{Timeouts, Transport, TransportError, reply_limit, too_large};
 
-/// The most bytes read of a non-2xx reply.
-const ERROR_REPLY_LIMIT: usize = 64 * 1024;
 /// Bytes asked of the host per read of a response body.
 const READ_CHUNK: u64 = 256 * 1024;
 
@@ -180,12 +178,7 @@ fn receive(
         .map_err(|()| refused("the response was already taken".to_owned()))?
         .map_err(from_error_code)?;
     let status = incoming.status();
-    // Error replies are small XML documents whatever the request allowed for its object.
-    let max_body = if (200..300).contains(&status) {
-        request.max_response_body
-    } else {
-        ERROR_REPLY_LIMIT
-    };
+    let max_body = reply_limit(request, status);
     let headers: Vec<(String, String)> = incoming
         .headers()
         .entries()
@@ -202,15 +195,10 @@ fn receive(
         .iter()
         .find(|(name, _)| name == "content-length" && request.method != "HEAD")
         .and_then(|(_, value)| value.parse::<u64>().ok());
-    let too_large = |len: u64| {
-        TransportError::TooLarge(format!(
-            "the response has {len} bytes; at most {max_body} are accepted"
-        ))
-    };
     if let Some(len) = declared
         && len > max_body as u64
     {
-        return Err(too_large(len));
+        return Err(too_large(len, max_body));
     }
     let body = incoming
         .consume()
@@ -224,7 +212,7 @@ fn receive(
             Ok(chunk) => {
                 bytes.extend_from_slice(&chunk);
                 if bytes.len() > max_body {
-                    return Err(too_large(bytes.len() as u64));
+                    return Err(too_large(bytes.len() as u64, max_body));
                 }
             }
             Err(StreamError::Closed) => break,

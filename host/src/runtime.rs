@@ -1,21 +1,16 @@
 //! Runs the s3cache component under wasmtime: compilation (cached on disk), instantiation,
 //! and the wasi:http hook that sends the component's requests over a pooled client.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use http_body_util::BodyExt;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
-use hyper_util::rt::TokioExecutor;
+use s3cache::transport::Timeouts;
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -110,6 +105,55 @@ impl Config {
         }
     }
 
+    /// The same settings for the natively compiled core (the benchmark's baseline).
+    pub fn to_settings(&self) -> s3cache::config::Settings {
+        let millis = |ttl: Ttl| match ttl {
+            Ttl::Default => None,
+            Ttl::Never => Some(None),
+            Ttl::Seconds(seconds) => Some(Some(seconds.saturating_mul(1000))),
+            Ttl::Milliseconds(millis) => Some(Some(millis)),
+        };
+        s3cache::config::Settings {
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+            path_style: self.path_style,
+            credentials: self.credentials.clone(),
+            location: self.location.clone(),
+            key_prefix: self.key_prefix.clone(),
+            version: self.version,
+            key_scheme: match self.key_scheme {
+                Some(KeyScheme::Made) => s3cache::key::KeyScheme::Made,
+                _ => s3cache::key::KeyScheme::Prefixed,
+            },
+            default_lifetime: millis(self.default_ttl),
+            max_entries: self.max_entries,
+            cull_frequency: self.cull_frequency,
+            cull_mode: match self.cull_mode {
+                Some(CullMode::Exact) => s3cache::cull::CullMode::Exact,
+                Some(CullMode::Sampled) => s3cache::cull::CullMode::Sampled,
+                _ => s3cache::cull::CullMode::Auto,
+            },
+            compress_above: self.compression.map(|compression| match compression {
+                Compression::Off => None,
+                Compression::Above(bytes) => Some(bytes),
+            }),
+            max_value_bytes: self.max_value_bytes,
+            acl: self.acl.clone(),
+            bucket_acl: self.bucket_acl.clone(),
+            storage_class: self.storage_class.clone(),
+            reduced_redundancy: self.reduced_redundancy,
+            sse: self.sse.clone(),
+            sse_kms_key_id: self.sse_kms_key_id.clone(),
+            create_bucket: self.create_bucket,
+            max_attempts: self.max_attempts,
+            deadline_ms: self.deadline_ms,
+            connect_timeout_ms: self.connect_timeout_ms,
+            first_byte_timeout_ms: self.first_byte_timeout_ms,
+            between_bytes_timeout_ms: self.between_bytes_timeout_ms,
+        }
+    }
+
     /// The record, with `credentials` (a resource made in the store's instance).
     fn to_wit(&self, credentials: ResourceAny) -> WitConfig {
         WitConfig {
@@ -149,16 +193,12 @@ pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("S3CACHE_COMPONENT_PAT
 
 /// The longest connect, first-byte and between-bytes timeouts, for components that set none.
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Idle keep-alive connections kept per host.
-const POOL_IDLE_PER_HOST: usize = 64;
-
-type PooledClient = Client<HttpsConnector<HttpConnector<LocalhostResolver>>, WasiBody>;
 
 /// A compiled component, ready to instantiate many times.
 pub struct Runtime {
     engine: Engine,
     pre: bindings::ComponentPre<State>,
-    client: PooledClient,
+    client: reqwest::Client,
     requests: Arc<AtomicU64>,
 }
 
@@ -185,7 +225,12 @@ impl Runtime {
         Ok(Runtime {
             engine,
             pre,
-            client: pooled_client(),
+            client: s3cache::native::http_client(Timeouts {
+                connect: LONGEST_TIMEOUT,
+                first_byte: LONGEST_TIMEOUT,
+                between_bytes: LONGEST_TIMEOUT,
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
             requests: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -205,6 +250,11 @@ impl Runtime {
     /// HTTP requests the component has sent through this runtime so far.
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Instantiates the component and opens a store, its refusal as an error.
+    pub async fn open_store(&self, config: &Config) -> Result<CacheStore> {
+        answer(self.open(config).await?)
     }
 
     /// Instantiates the component and opens a store with `config`.
@@ -346,57 +396,6 @@ fn compilation_cache() -> Option<wasmtime::Cache> {
     wasmtime::Cache::new(config).ok()
 }
 
-fn pooled_client() -> PooledClient {
-    let mut http = HttpConnector::new_with_resolver(LocalhostResolver(GaiResolver::new()));
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(LONGEST_TIMEOUT));
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    // The system's roots when it has any, else Mozilla's (webpki-roots), so HTTPS works on a
-    // bare machine too.
-    let builder = match builder.with_native_roots() {
-        Ok(builder) => builder,
-        Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
-    };
-    let https = builder.https_or_http().enable_http1().wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-        .build(https)
-}
-
-/// The system resolver, except that `localhost` and every `*.localhost` name are loopback (RFC
-/// 6761, as curl and browsers have it), so virtual-hosted addressing (`bucket.localhost:port`)
-/// reaches a local S3 server without touching /etc/hosts.
-#[derive(Clone)]
-struct LocalhostResolver(GaiResolver);
-
-impl tower_service::Service<Name> for LocalhostResolver {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = std::io::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, name: Name) -> Self::Future {
-        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
-        if host == "localhost" || host.ends_with(".localhost") {
-            let loopback = vec![
-                SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-                SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
-            ];
-            return Box::pin(std::future::ready(Ok(loopback.into_iter())));
-        }
-        let lookup = self.0.call(name);
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = lookup.await?.collect();
-            Ok(addrs.into_iter())
-        })
-    }
-}
-
 struct State {
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -426,7 +425,7 @@ impl WasiHttpView for State {
 /// Sends the component's requests over keep-alive connections (the stock hook opens a new
 /// connection, and TLS session, per request) and counts them.
 struct PooledHooks {
-    client: PooledClient,
+    client: reqwest::Client,
     requests: Arc<AtomicU64>,
 }
 
@@ -459,12 +458,16 @@ impl WasiHttpHooks for PooledHooks {
         let first_byte = timeout(|o| o.connect_timeout) + timeout(|o| o.first_byte_timeout);
         let between_bytes = timeout(|o| o.between_bytes_timeout);
         Box::new(async move {
-            let response = tokio::time::timeout(first_byte, client.request(request))
+            let request = reqwest::Request::try_from(
+                request.map(|body| reqwest::Body::wrap(SyncBody(std::sync::Mutex::new(body)))),
+            )
+            .map_err(|e| HttpError::InternalError(Some(format!("{e}"))))?;
+            let response = tokio::time::timeout(first_byte, client.execute(request))
                 .await
                 .map_err(|_| HttpError::ConnectionReadTimeout)?
                 .map_err(|error| client_error(&error))?;
-            let response =
-                response.map(|body| IdleTimeoutBody::new(body, between_bytes).boxed_unsync());
+            let response = http::Response::<reqwest::Body>::from(response)
+                .map(|body| IdleTimeoutBody::new(body, between_bytes).boxed_unsync());
             let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, done))
@@ -473,32 +476,69 @@ impl WasiHttpHooks for PooledHooks {
 }
 
 /// The wasi:http error for a failed request, as precise as the client's error allows.
-fn client_error(error: &hyper_util::client::legacy::Error) -> HttpError {
-    let detail = format!("{:?}", error);
+fn client_error(error: &reqwest::Error) -> HttpError {
+    let detail = format!("{error:?}");
     if detail.contains("dns error") {
         HttpError::DnsError {
             rcode: None,
             info_code: None,
         }
-    } else if detail.contains("TimedOut") || detail.contains("timed out") {
+    } else if error.is_connect() && error.is_timeout() {
         HttpError::ConnectionTimeout
     } else if error.is_connect() {
         HttpError::ConnectionRefused
+    } else if error.is_timeout() {
+        HttpError::ConnectionReadTimeout
     } else {
         HttpError::ConnectionTerminated
+    }
+}
+
+/// The component's request body, made `Sync` for reqwest: it is only ever polled through
+/// `&mut`, so the mutex is never locked (`get_mut`).
+struct SyncBody(std::sync::Mutex<WasiBody>);
+
+impl http_body::Body for SyncBody {
+    type Data = bytes::Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let body = self
+            .get_mut()
+            .0
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        Pin::new(body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0
+            .lock()
+            .map(|body| body.is_end_stream())
+            .unwrap_or(false)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0
+            .lock()
+            .map(|body| body.size_hint())
+            .unwrap_or_default()
     }
 }
 
 /// A response body that fails when no data arrives for `timeout`, so a server that stalls
 /// mid-body cannot hang the component.
 struct IdleTimeoutBody {
-    inner: hyper::body::Incoming,
+    inner: reqwest::Body,
     timeout: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl IdleTimeoutBody {
-    fn new(inner: hyper::body::Incoming, timeout: Duration) -> IdleTimeoutBody {
+    fn new(inner: reqwest::Body, timeout: Duration) -> IdleTimeoutBody {
         IdleTimeoutBody {
             inner,
             timeout,
@@ -520,7 +560,7 @@ impl http_body::Body for IdleTimeoutBody {
             Poll::Ready(frame) => {
                 let next = tokio::time::Instant::now() + this.timeout;
                 this.deadline.as_mut().reset(next);
-                Poll::Ready(frame.map(|frame| frame.map_err(HttpError::Hyper)))
+                Poll::Ready(frame.map(|frame| frame.map_err(|_| HttpError::ConnectionTerminated)))
             }
             Poll::Pending => match this.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),

@@ -5,6 +5,7 @@ pub mod xml;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
 use md5::{Digest, Md5};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -40,8 +41,9 @@ pub struct Request {
     pub url: String,
     /// Header names in lowercase.
     pub headers: Vec<(String, String)>,
-    /// The body; empty for most requests.
-    pub body: Vec<u8>,
+    /// The body; empty for most requests. Shared, so resending or re-signing a request never
+    /// copies a large value.
+    pub body: Bytes,
     /// The largest response body the caller accepts.
     pub max_response_body: usize,
     /// A success reply is an XML document (a listing, a batch delete result), so an S3 error
@@ -130,7 +132,7 @@ impl Bucket<'_> {
     pub fn put_object(
         &self,
         name: &str,
-        body: Vec<u8>,
+        body: Bytes,
         condition: &Condition,
         options: PutOptions<'_>,
     ) -> Request {
@@ -187,7 +189,7 @@ impl Bucket<'_> {
         let mut request = self.request("POST", self.endpoint.url("", "delete="), XML_REPLY_LIMIT);
         request.header("content-md5", &BASE64.encode(Md5::digest(&body)));
         request.header("content-type", "application/xml");
-        request.set_body(body);
+        request.set_body(body.into());
         request.xml_reply = true;
         request
     }
@@ -200,9 +202,9 @@ impl Bucket<'_> {
             request.header("x-amz-acl", acl);
         }
         let body = if region == "us-east-1" {
-            Vec::new()
+            Bytes::new()
         } else {
-            xml::create_bucket_configuration(region).into_bytes()
+            xml::create_bucket_configuration(region).into()
         };
         request.set_body(body);
         request
@@ -218,7 +220,7 @@ impl Bucket<'_> {
             method,
             url,
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Bytes::new(),
             max_response_body,
             xml_reply: false,
         }
@@ -231,7 +233,7 @@ impl Request {
         self.headers.push((name.to_owned(), value.to_owned()));
     }
 
-    fn set_body(&mut self, body: Vec<u8>) {
+    fn set_body(&mut self, body: Bytes) {
         self.header("content-length", &body.len().to_string());
         self.body = body;
     }
@@ -341,7 +343,7 @@ mod tests {
         };
         let request = bucket.put_object(
             "k",
-            b"abc".to_vec(),
+            Bytes::from_static(b"abc"),
             &Condition::Matches("\"e\"".into()),
             options,
         );
@@ -366,7 +368,7 @@ mod tests {
         );
         let absent = bucket.put_object(
             "k",
-            vec![],
+            Bytes::new(),
             &Condition::Absent,
             PutOptions {
                 acl: None,
@@ -401,7 +403,7 @@ mod tests {
         let md5 = BASE64.encode(Md5::digest(&request.body));
         assert!(request.headers.contains(&("content-md5".into(), md5)));
         assert!(
-            String::from_utf8(request.body)
+            String::from_utf8(request.body.to_vec())
                 .unwrap()
                 .contains("<Key>b&amp;c</Key>")
         );
@@ -422,7 +424,8 @@ mod tests {
                 .headers
                 .contains(&("x-amz-acl".to_owned(), "public-read".to_owned()))
         );
-        let body = String::from_utf8(bucket.create_bucket("eu-west-1", None).body).unwrap();
+        let body =
+            String::from_utf8(bucket.create_bucket("eu-west-1", None).body.to_vec()).unwrap();
         assert!(
             body.contains("<LocationConstraint>eu-west-1</LocationConstraint>"),
             "{body}"

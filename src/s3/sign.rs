@@ -128,7 +128,7 @@ mod tests {
             method: "GET",
             url: "https://examplebucket.s3.amazonaws.com/test.txt".to_owned(),
             headers: vec![("range".to_owned(), "bytes=0-9".to_owned())],
-            body: Vec::new(),
+            body: bytes::Bytes::new(),
             max_response_body: 0,
             xml_reply: false,
         };
@@ -164,7 +164,12 @@ mod tests {
             expires: "never",
             writes: "0123456789abcdef",
         };
-        let mut request = bucket.put_object("loc/41ab", b"v".to_vec(), &Condition::Absent, options);
+        let mut request = bucket.put_object(
+            "loc/41ab",
+            bytes::Bytes::from_static(b"v"),
+            &Condition::Absent,
+            options,
+        );
         example_signer(Some("session-token"))
             .sign(&mut request, example_time(), Payload::Signed)
             .unwrap();
@@ -189,7 +194,7 @@ mod tests {
             method: "PUT",
             url: "https://examplebucket.s3.amazonaws.com/k".to_owned(),
             headers: vec![],
-            body: b"body".to_vec(),
+            body: bytes::Bytes::from_static(b"body"),
             max_response_body: 0,
             xml_reply: false,
         };

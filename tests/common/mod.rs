@@ -156,6 +156,20 @@ impl S3 {
             .arg("--create-bucket")
     }
 
+    /// The native library (the same core over reqwest) pointed at this server and bucket, in
+    /// `location`, creating the bucket on demand.
+    pub fn native(&self, location: &str) -> s3cache::native::Builder {
+        let credentials = s3cache::config::Credentials {
+            access_key_id: self.access_key.clone(),
+            secret_access_key: self.secret_key.clone(),
+            session_token: None,
+        };
+        s3cache::native::Builder::new(&self.bucket, credentials)
+            .with_endpoint(&self.endpoint)
+            .with_location(location)
+            .with_create_bucket(true)
+    }
+
     /// Writes an object behind the cache's back, as any other client of the bucket could.
     pub fn put_raw(&self, name: &str, bytes: &[u8]) {
         let payload = PutPayload::from(bytes.to_vec());

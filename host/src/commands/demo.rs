@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::open;
 use crate::runtime::{CacheError, Config, Runtime, Ttl, describe};
 
 /// Runs the tour under `<location>/s3cache-demo`, leaving that location empty at the end.
@@ -21,7 +20,7 @@ pub async fn run(runtime: &Runtime, mut config: Config) -> Result<ExitCode> {
         config.endpoint.as_deref().unwrap_or("AWS"),
         config.location
     );
-    let mut store = open(runtime, &config).await?;
+    let mut store = runtime.open_store(&config).await?;
     let mut tour = Tour {
         runtime,
         last: runtime.requests_sent(),

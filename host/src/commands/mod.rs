@@ -1,0 +1,6 @@
+//! The commands of the `s3cache` CLI, a file each.
+
+pub mod bench;
+pub mod demo;
+pub mod ops;
+pub mod serve;
