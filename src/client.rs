@@ -88,7 +88,7 @@ impl<T: Transport> Client<T> {
             .unwrap_or_else(|| Err(Error::Other(format!("{action}: no response"))))
     }
 
-    /// Sends idempotent requests, [`MAX_IN_FLIGHT`] at once, retrying the transient failures
+    /// Sends idempotent requests, `MAX_IN_FLIGHT` at once, retrying the transient failures
     /// together; one result per request, in order.
     pub fn send_all(
         &self,

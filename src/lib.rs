@@ -7,7 +7,7 @@
 //! `wasi:http/outgoing-handler` and `glue` exports the `s3cache:cache` WIT interface.
 //!
 //! With the `native` feature the same [`Cache`] runs without wasm, over reqwest: a
-//! [`Builder`] makes one (the example is in [`native`]'s documentation).
+//! `Builder` makes one (the example is in the `native` module's documentation).
 
 #![deny(unsafe_code)]
 

@@ -69,3 +69,25 @@ pub fn too_large(len: u64, limit: usize) -> TransportError {
         "the response has {len} bytes; at most {limit} are accepted"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_replies_are_bounded_whatever_the_request_allows() {
+        let request = Request {
+            method: "GET",
+            url: "http://127.0.0.1/b/k".to_owned(),
+            headers: Vec::new(),
+            body: Default::default(),
+            max_response_body: 64 << 20,
+            xml_reply: false,
+        };
+        assert_eq!(reply_limit(&request, 200), 64 << 20);
+        assert_eq!(reply_limit(&request, 206), 64 << 20);
+        assert_eq!(reply_limit(&request, 404), ERROR_REPLY_LIMIT);
+        assert_eq!(reply_limit(&request, 503), ERROR_REPLY_LIMIT);
+        assert!(matches!(too_large(10, 5), TransportError::TooLarge(m) if m.contains("10 bytes")));
+    }
+}
