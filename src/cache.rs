@@ -367,20 +367,17 @@ impl<T: Transport> Cache<T> {
     pub fn stats(&self, estimate: bool) -> Result<Stats> {
         let deadline = self.client.deadline();
         let objects = self.objects();
-        let (entries, more) = if estimate {
+        // Only a first page with more after it stands for an estimate.
+        let (entries, estimated) = if estimate {
             let page = objects.list_page(&deadline, None)?;
-            (page.entries, page.next.is_some())
+            let estimated = page.next.is_some().then(|| page.estimated_count() as u64);
+            (page.entries, estimated)
         } else {
-            (objects.list_entries(&deadline)?, false)
+            (objects.list_entries(&deadline)?, None)
         };
         let listed = entries.len() as u64;
         let bytes: u64 = entries.iter().map(|listed| listed.size).sum();
-        if more {
-            let digests: Vec<&str> = entries
-                .iter()
-                .filter_map(|listed| listed.name.rsplit('/').next())
-                .collect();
-            let count = cull::estimate_count(&digests, true) as u64;
+        if let Some(count) = estimated {
             return Ok(Stats {
                 entries: count,
                 bytes: bytes.saturating_mul(count) / listed.max(1),
@@ -609,13 +606,7 @@ impl<T: Transport> Cache<T> {
         {
             return Ok(None);
         }
-        let page = self.objects().list_page(deadline, None)?;
-        let digests: Vec<&str> = page
-            .entries
-            .iter()
-            .filter_map(|listed| listed.name.rsplit('/').next())
-            .collect();
-        let count = cull::estimate_count(&digests, page.next.is_some());
+        let count = self.objects().list_page(deadline, None)?.estimated_count();
         Ok((count + writes > policy.max_entries).then_some(policy))
     }
 

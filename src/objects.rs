@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use crate::client::{Client, Deadline, Sent};
 use crate::config::Config;
-use crate::cull::Listed;
+use crate::cull::{self, Listed};
 use crate::error::{Error, Result};
 use crate::key::{is_entry_name, list_prefix};
 use crate::s3::xml::{parse_delete_failures, parse_error, parse_list};
@@ -51,6 +51,19 @@ pub struct EntryPage {
     pub entries: Vec<Listed>,
     /// Where the next page starts, when there is one.
     pub next: Option<String>,
+}
+
+impl EntryPage {
+    /// How many entries the location holds, estimated from this page when it is the first of
+    /// several (exact when it is the only one).
+    pub fn estimated_count(&self) -> usize {
+        let digests: Vec<&str> = self
+            .entries
+            .iter()
+            .filter_map(|listed| listed.name.rsplit('/').next())
+            .collect();
+        cull::estimate_count(&digests, self.next.is_some())
+    }
 }
 
 /// What a conditional write came to.
