@@ -1,7 +1,8 @@
 //! Many processes writing one key at once, through the `s3cache` binary: increments all land
-//! exactly once and concurrent adds store exactly one value, on moto (atomic conditional
-//! writes) and on the embedded server, where every process runs its own s3s-fs over one data
-//! directory and the writes are serialized by file locks in it.
+//! exactly once and concurrent adds store exactly one value, on moto (whose conditional writes
+//! python/tests/moto_serve.py makes atomic, as S3's are) and on the embedded server, where every
+//! process runs its own s3s-fs over one data directory and the writes are serialized by file
+//! locks in it.
 
 mod common;
 

@@ -104,15 +104,17 @@ class MotoServer:
     @staticmethod
     def start() -> Server:
         """moto's server with SigV4 checks: its first three requests (unauthenticated) create
-        an IAM user, its policy and an access key; every later request must be signed with it."""
+        an IAM user, its policy and an access key; every later request must be signed with it.
+        It runs through moto_serve.py, which makes its conditional writes atomic as S3's are."""
         import boto3
 
         port = free_port()
         env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             env.pop(name, None)
+        launcher = str(Path(__file__).with_name("moto_serve.py"))
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, launcher, "127.0.0.1", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
