@@ -120,6 +120,7 @@ fn signing(c: &mut Criterion) {
         sse_kms_key_id: None,
         expires: "never",
         writes: "0123456789abcdef",
+        key: Some("a2V5"),
     };
     let put = bucket.put_object(
         "loc/41ab",

@@ -1,5 +1,7 @@
-//! Builds the s3cache component (the workspace's root package) for wasm32-wasip2 with its own
-//! target directory, so the host can embed it, and exports its path as S3CACHE_COMPONENT_PATH.
+//! Builds the s3cache components (the workspace's root package) for wasm32-wasip2 with their
+//! own target directories, so the host can embed them: the `component` world's as
+//! S3CACHE_COMPONENT_PATH, the `keyvalue-component` world's (feature `keyvalue`) as
+//! S3CACHE_KEYVALUE_COMPONENT_PATH, copied beside the first as `s3cache-keyvalue.wasm`.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,25 @@ fn main() {
     let target_dir = component_target_dir(&out_dir);
     ensure_target_installed();
 
+    let base = build_component(root, &target_dir, &[]);
+    println!("cargo:rustc-env=S3CACHE_COMPONENT_PATH={}", base.display());
+    // The keyvalue world differs only in a feature of the same crate; its own target directory
+    // keeps the two builds of s3cache.wasm from overwriting each other.
+    let keyvalue = build_component(
+        root,
+        &target_dir.join("keyvalue"),
+        &["--features", "keyvalue"],
+    );
+    let named = base.with_file_name("s3cache-keyvalue.wasm");
+    std::fs::copy(&keyvalue, &named).expect("cannot copy the keyvalue component beside the other");
+    println!(
+        "cargo:rustc-env=S3CACHE_KEYVALUE_COMPONENT_PATH={}",
+        named.display()
+    );
+}
+
+/// Builds the component into `target_dir` with `extra` cargo arguments; the .wasm's path.
+fn build_component(root: &Path, target_dir: &Path, extra: &[&str]) -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
@@ -33,7 +54,8 @@ fn main() {
             "--profile",
             PROFILE,
         ])
-        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(extra)
+        .env("CARGO_TARGET_DIR", target_dir)
         // The host's flags (say, -C target-cpu=native) are not the component's.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
@@ -43,14 +65,13 @@ fn main() {
         .status()
         .expect("cannot run cargo to build the component");
     assert!(status.success(), "building the s3cache component failed");
-
     let wasm = target_dir.join(TARGET).join(PROFILE).join("s3cache.wasm");
     assert!(
         wasm.exists(),
         "the component build left no {}",
         wasm.display()
     );
-    println!("cargo:rustc-env=S3CACHE_COMPONENT_PATH={}", wasm.display());
+    wasm
 }
 
 /// `<target>/component`, shared by every host profile, so the component builds once; OUT_DIR is

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::cull::{self, CullPolicy, Culling};
 use crate::entry::{self, Entry, Expiry, Ttl, Undecodable};
 use crate::error::{Error, Result};
+use crate::key;
 use crate::objects::{Found, Objects, Write, Written, is_no_such_bucket};
 use crate::s3::{Condition, EXPIRES_HEADER, WRITES_HEADER};
 use crate::transport::Transport;
@@ -42,6 +43,7 @@ pub struct Stats {
 }
 
 /// An object read under an entry's name.
+#[derive(Clone)]
 struct Stored {
     /// The entry, or `None` when the object is not one (it reads as a miss).
     entry: Option<Entry>,
@@ -66,8 +68,17 @@ enum Reading {
     /// GET: the entry and its payload (`touch` and `incr` rewrite them).
     Whole,
     /// HEAD: the expiry and write ids only (`add` replaces whatever is there unless it is a
-    /// live entry); the first round assumes there is no object and writes at once.
+    /// live entry).
     Metadata,
+}
+
+/// What the first round of a conditional update takes the object to be.
+enum Start {
+    /// Whatever a read finds.
+    Read,
+    /// The object given (`None`: no object), without reading: the round writes at once,
+    /// conditioned on it.
+    Assume(Option<Stored>),
 }
 
 /// What a conditional update decides on seeing the object.
@@ -137,7 +148,8 @@ impl<T: Transport> Cache<T> {
         let write = self.prepare(key, value, ttl)?;
         let expiry = self.expiry(ttl);
         // The first round assumes the key is free: one conditional PUT for a new key.
-        let added = self.update(&deadline, &write.name, "add", Reading::Metadata, |stored| {
+        let start = Start::Assume(None);
+        let added = self.update(&deadline, key, "add", start, Reading::Metadata, |stored| {
             Ok(match stored {
                 Some(stored) if stored.live_entry(self.now()).is_some() => Step::Answer(false),
                 _ => Step::Write {
@@ -157,25 +169,32 @@ impl<T: Transport> Cache<T> {
     pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool> {
         let deadline = self.client.deadline();
         let name = self.name(key);
-        self.update(&deadline, &name, "touch", Reading::Whole, |stored| {
-            let now = self.now();
-            let Some(stored) = stored.filter(|stored| stored.entry.is_some()) else {
-                return Ok(Step::Answer(false));
-            };
-            if stored.live_entry(now).is_none() {
-                self.discard(&deadline, &name);
-                return Ok(Step::Answer(false));
-            }
-            let expiry = self.expiry(ttl);
-            Ok(match entry::with_expiry(&stored.body, expiry) {
-                Some(body) => Step::Write {
-                    body: body.into(),
-                    expiry,
-                    then: true,
-                },
-                None => Step::Answer(false),
-            })
-        })
+        self.update(
+            &deadline,
+            key,
+            "touch",
+            Start::Read,
+            Reading::Whole,
+            |stored| {
+                let now = self.now();
+                let Some(stored) = stored.filter(|stored| stored.entry.is_some()) else {
+                    return Ok(Step::Answer(false));
+                };
+                if stored.live_entry(now).is_none() {
+                    self.discard(&deadline, &name);
+                    return Ok(Step::Answer(false));
+                }
+                let expiry = self.expiry(ttl);
+                Ok(match entry::with_expiry(&stored.body, expiry) {
+                    Some(body) => Step::Write {
+                        body: body.into(),
+                        expiry,
+                        then: true,
+                    },
+                    None => Step::Answer(false),
+                })
+            },
+        )
     }
 
     /// Removes an entry; whether an object existed under its name.
@@ -211,42 +230,70 @@ impl<T: Transport> Cache<T> {
 
     /// Adds `delta` to an integer entry, keeping its expiry; the new value.
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        self.add_to_integer(key, delta, false)
+    }
+
+    /// The conditional update of `incr` and wasi:keyvalue's `increment`: adds `delta` to an
+    /// integer entry, keeping its expiry. A missing or expired entry is `no-such-key`, or with
+    /// `create` becomes an entry of `delta` that never expires.
+    fn add_to_integer(&self, key: &str, delta: i64, create: bool) -> Result<i64> {
         let deadline = self.client.deadline();
         let name = self.name(key);
-        self.update(&deadline, &name, "incr", Reading::Whole, |stored| {
-            let Some(entry) = stored.and_then(|stored| stored.entry.as_ref()) else {
-                return Err(no_such_key(key));
-            };
-            if !entry.expiry.is_live(self.now()) {
-                self.discard(&deadline, &name);
-                return Err(no_such_key(key));
-            }
-            let current = std::str::from_utf8(&entry.value)
-                .ok()
-                .and_then(|text| text.trim_ascii().parse::<i64>().ok())
-                .ok_or_else(|| {
-                    Error::NotAnInteger(format!(
-                        "the value of key {} is not a 64-bit decimal integer",
+        self.update(
+            &deadline,
+            key,
+            "incr",
+            Start::Read,
+            Reading::Whole,
+            |stored| {
+                let live = stored
+                    .and_then(|stored| stored.entry.as_ref())
+                    .filter(|entry| entry.expiry.is_live(self.now()));
+                let Some(entry) = live else {
+                    if !create {
+                        if stored.is_some_and(|stored| stored.entry.is_some()) {
+                            self.discard(&deadline, &name);
+                        }
+                        return Err(no_such_key(key));
+                    }
+                    return Ok(Step::Write {
+                        body: entry::encode(
+                            delta.to_string().as_bytes(),
+                            Expiry::Never,
+                            self.config.compress_above,
+                        )
+                        .into(),
+                        expiry: Expiry::Never,
+                        then: delta,
+                    });
+                };
+                let current = std::str::from_utf8(&entry.value)
+                    .ok()
+                    .and_then(|text| text.trim_ascii().parse::<i64>().ok())
+                    .ok_or_else(|| {
+                        Error::NotAnInteger(format!(
+                            "the value of key {} is not a 64-bit decimal integer",
+                            show_key(key)
+                        ))
+                    })?;
+                let updated = current.checked_add(delta).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "{current} + {delta} overflows a 64-bit integer (key {})",
                         show_key(key)
                     ))
                 })?;
-            let updated = current.checked_add(delta).ok_or_else(|| {
-                Error::InvalidInput(format!(
-                    "{current} + {delta} overflows a 64-bit integer (key {})",
-                    show_key(key)
-                ))
-            })?;
-            Ok(Step::Write {
-                body: entry::encode(
-                    updated.to_string().as_bytes(),
-                    entry.expiry,
-                    self.config.compress_above,
-                )
-                .into(),
-                expiry: entry.expiry,
-                then: updated,
-            })
-        })
+                Ok(Step::Write {
+                    body: entry::encode(
+                        updated.to_string().as_bytes(),
+                        entry.expiry,
+                        self.config.compress_above,
+                    )
+                    .into(),
+                    expiry: entry.expiry,
+                    then: updated,
+                })
+            },
+        )
     }
 
     /// Subtracts `delta` from an integer entry.
@@ -420,7 +467,8 @@ impl<T: Transport> Cache<T> {
         format!("{:016x}", self.client.clock().random())
     }
 
-    fn prepare(&self, key: &str, value: &[u8], ttl: Ttl) -> Result<Write> {
+    /// A value over max-value-bytes is refused before anything is sent.
+    fn check_size(&self, key: &str, value: &[u8]) -> Result<()> {
         if value.len() > self.config.max_value_bytes {
             return Err(Error::TooLarge(format!(
                 "the value of key {} is {} bytes; max-value-bytes is {}",
@@ -429,6 +477,11 @@ impl<T: Transport> Cache<T> {
                 self.config.max_value_bytes
             )));
         }
+        Ok(())
+    }
+
+    fn prepare(&self, key: &str, value: &[u8], ttl: Ttl) -> Result<Write> {
+        self.check_size(key, value)?;
         let name = self.name(key);
         let expiry = self.expiry(ttl);
         Ok(Write {
@@ -437,6 +490,7 @@ impl<T: Transport> Cache<T> {
             name,
             expires: expiry.to_header(),
             writes: self.write_id(),
+            key: key::remembered_key(key),
         })
     }
 
@@ -484,27 +538,32 @@ impl<T: Transport> Cache<T> {
     ///
     /// A write whose reply was lost may have landed; its id stays pending, and a later read
     /// that finds it among the object's latest write ids answers as that write would have, so
-    /// a retry never applies twice. Reading only metadata, the first round writes without
-    /// reading, conditioned on there being no object.
+    /// a retry never applies twice. With [`Start::Assume`] the first round writes without
+    /// reading, conditioned on the object being the one assumed.
     fn update<R: Clone>(
         &self,
         deadline: &Deadline,
-        name: &str,
+        key: &str,
         verb: &str,
+        start: Start,
         reading: Reading,
         mut decide: impl FnMut(Option<&Stored>) -> Result<Step<R>>,
     ) -> Result<R> {
+        let name = &self.name(key);
         let mut backoff = self.client.backoff(deadline);
         let mut pending: Vec<(String, R)> = Vec::new();
         let mut unknown: Option<Error> = None;
-        let mut optimistic = matches!(reading, Reading::Metadata);
+        let mut assumed = match start {
+            Start::Read => None,
+            Start::Assume(stored) => Some(stored),
+        };
         let mut rounds = 0u32;
         loop {
             rounds += 1;
-            let stored = if optimistic {
-                None
-            } else {
-                self.read_as(deadline, name, reading)?
+            let optimistic = assumed.is_some();
+            let stored = match assumed.take() {
+                Some(stored) => stored,
+                None => self.read_as(deadline, name, reading)?,
             };
             if let Some(stored) = &stored
                 && let Some((_, then)) = pending.iter().find(|(id, _)| stored.writes.contains(id))
@@ -527,6 +586,7 @@ impl<T: Transport> Cache<T> {
                 body,
                 expires: expiry.to_header(),
                 writes: writes.join(" "),
+                key: key::remembered_key(key),
             };
             let condition = match &stored {
                 None => Condition::Absent,
@@ -544,7 +604,6 @@ impl<T: Transport> Cache<T> {
                 }
                 Written::Conflict => !optimistic,
             };
-            optimistic = false;
             // Contention gets a jittered wait; a lost reply or a guess that the key was free
             // is checked by reading at once.
             let wait =
@@ -651,5 +710,8 @@ fn show_key(key: &str) -> String {
     }
 }
 
+mod keyvalue;
 #[cfg(test)]
 mod tests;
+
+pub use keyvalue::{KeyPage, Swapped, Version};

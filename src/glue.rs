@@ -8,14 +8,24 @@ use crate::error::Error;
 use crate::key::KeyScheme;
 use crate::wasi_http::WasiHttp;
 
+#[cfg(not(feature = "keyvalue"))]
 wit_bindgen::generate!({
     path: "wit",
     world: "component",
 });
 
+#[cfg(feature = "keyvalue")]
+wit_bindgen::generate!({
+    path: "wit",
+    world: "keyvalue-component",
+    generate_all,
+});
+
 use exports::s3cache::cache::cache as wit;
 
-struct Component;
+/// The component: the `s3cache:cache` exports here, the wasi:keyvalue ones in
+/// `keyvalue_glue` when built with the `keyvalue` feature.
+pub struct Component;
 
 impl wit::Guest for Component {
     type Credentials = SecretCredentials;

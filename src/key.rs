@@ -1,5 +1,7 @@
 //! Entry names: where a cache key lives in the bucket.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use sha1::{Digest, Sha1};
 
 /// Length of the hex digest that names an entry.
@@ -77,9 +79,47 @@ pub fn normalize_location(location: &str) -> String {
     location.trim_matches('/').to_owned()
 }
 
+/// The longest key an object remembers (in UTF-8 bytes), so that listings can give keys back:
+/// its base64 form (1,368 bytes) and the other metadata stay within S3's 2 KB of user metadata.
+pub const MAX_REMEMBERED_KEY_BYTES: usize = 1024;
+
+/// The metadata value that keeps `key` with its object (base64url: metadata must be ASCII), or
+/// `None` when the key is longer than [`MAX_REMEMBERED_KEY_BYTES`].
+pub fn remembered_key(key: &str) -> Option<String> {
+    (key.len() <= MAX_REMEMBERED_KEY_BYTES).then(|| BASE64URL.encode(key))
+}
+
+/// The key a metadata value keeps, when it is one [`remembered_key`] made.
+pub fn recalled_key(metadata: &str) -> Option<String> {
+    let bytes = BASE64URL.decode(metadata.trim()).ok()?;
+    String::from_utf8(bytes)
+        .ok()
+        .filter(|key| key.len() <= MAX_REMEMBERED_KEY_BYTES)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_remembered_up_to_the_limit_and_recalled_exactly() {
+        for key in [
+            "",
+            "a",
+            "clé/ünïcode:1 2",
+            &"k".repeat(MAX_REMEMBERED_KEY_BYTES),
+        ] {
+            let metadata = remembered_key(key).expect("short enough");
+            assert!(metadata.is_ascii() && metadata.len() <= 1368, "{metadata}");
+            assert_eq!(recalled_key(&metadata).as_deref(), Some(key));
+        }
+        assert_eq!(
+            remembered_key(&"k".repeat(MAX_REMEMBERED_KEY_BYTES + 1)),
+            None
+        );
+        assert_eq!(recalled_key("not base64!"), None);
+        assert_eq!(recalled_key(&BASE64URL.encode([0xff, 0xfe])), None);
+    }
 
     #[test]
     fn pinned_vector_without_location() {

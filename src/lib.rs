@@ -19,6 +19,7 @@ pub mod cull;
 pub mod entry;
 pub mod error;
 pub mod key;
+pub mod keyvalue_settings;
 #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
 pub mod native;
 pub mod objects;
@@ -38,5 +39,7 @@ pub use native::Builder;
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code, reason = "wit-bindgen's generated exports")]
 mod glue;
+#[cfg(all(target_arch = "wasm32", feature = "keyvalue"))]
+mod keyvalue_glue;
 #[cfg(target_arch = "wasm32")]
 mod wasi_http;

@@ -42,6 +42,8 @@ pub struct Write {
     pub expires: String,
     /// This write's id, then the ids of the writes before it, space-separated.
     pub writes: String,
+    /// The entry's key as its metadata keeps it, when it is short enough to keep.
+    pub key: Option<String>,
 }
 
 /// A page of a listing of entries.
@@ -115,8 +117,13 @@ impl<T: Transport> Objects<'_, T> {
         let action = format!("head {}", self.describe(name));
         let response = self
             .client
-            .send(deadline, &action, self.bucket().head_object(name))?;
+            .send(deadline, &action, self.head_request(name))?;
         self.found(&action, response)
+    }
+
+    /// The HEAD of an object, for batches.
+    pub fn head_request(&self, name: &str) -> Request {
+        self.bucket().head_object(name)
     }
 
     /// A reply to a read: the object, a miss, or the error it means.
@@ -139,6 +146,7 @@ impl<T: Transport> Objects<'_, T> {
             sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
             expires: &write.expires,
             writes: &write.writes,
+            key: write.key.as_deref(),
         };
         self.bucket()
             .put_object(&write.name, write.body.clone(), condition, options)

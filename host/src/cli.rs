@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Result, anyhow};
 use clap::{Parser, Subcommand};
 
+use crate::commands::app::{self, PlugArgs, ServeAppArgs};
 use crate::commands::bench::{self, BenchArgs};
 use crate::commands::ops::{self, CacheCommand};
 use crate::commands::{demo, serve};
@@ -46,6 +47,12 @@ enum Command {
     },
     /// Measure operation latency and HTTP requests per operation.
     Bench(BenchArgs),
+    /// Serve a wasi:http app component; its wasi:keyvalue imports are kept in S3 by the
+    /// s3cache keyvalue component, configured from the store options (and --config).
+    ServeApp(ServeAppArgs),
+    /// Compose an app with the s3cache keyvalue component (wac plug), for hosts that serve
+    /// wasi:config@0.2.0-draft-2024-09-27.
+    Plug(PlugArgs),
 }
 
 /// Runs the CLI and returns its exit code: 0 done/hit, 1 miss/false, 2 error.
@@ -67,8 +74,14 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    if let Command::Server { addr } = &cli.command {
-        return serve::serve(*addr, &cli.store.data_dir()?).await;
+    match &cli.command {
+        Command::Server { addr } => return serve::serve(*addr, &cli.store.data_dir()?).await,
+        Command::Plug(args) => return app::plug(args),
+        Command::ServeApp(args) => {
+            let (config, _server) = cli.store.resolve().await?;
+            return app::serve(args, &config).await;
+        }
+        _ => {}
     }
     let runtime = match &cli.component {
         Some(path) => Runtime::from_file(path)?,
@@ -78,7 +91,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo => demo::run(&runtime, config).await,
         Command::Bench(args) => bench::run(&runtime, config, &args).await,
-        Command::Server { .. } => unreachable!("served above"),
+        Command::Server { .. } | Command::Plug(_) | Command::ServeApp(_) => {
+            unreachable!("run above")
+        }
         Command::Cache(command) => {
             let mut store = runtime.open_store(&config).await?;
             // Clears and culls of big locations take a while: show that requests go out.

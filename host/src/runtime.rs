@@ -19,6 +19,8 @@ use wasmtime_wasi_http::{
     WasiHttpView,
 };
 
+use crate::wasi_config::ConfigValues;
+
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
@@ -191,6 +193,10 @@ impl Config {
 /// The component built from this repository, embedded at compile time.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("S3CACHE_COMPONENT_PATH"));
 
+/// The keyvalue component (the `keyvalue-component` world), embedded at compile time.
+pub const EMBEDDED_KEYVALUE_COMPONENT: &[u8] =
+    include_bytes!(env!("S3CACHE_KEYVALUE_COMPONENT_PATH"));
+
 /// The longest connect, first-byte and between-bytes timeouts, for components that set none.
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -205,11 +211,7 @@ pub struct Runtime {
 impl Runtime {
     /// Compiles `wasm` (or loads it from wasmtime's on-disk cache) and links the WASI imports.
     pub fn new(wasm: &[u8]) -> Result<Runtime> {
-        let mut config = wasmtime::Config::new();
-        if let Some(cache) = compilation_cache() {
-            config.cache(Some(cache));
-        }
-        let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+        let engine = engine()?;
         let component = Component::new(&engine, wasm)
             .map_err(anyhow::Error::from)
             .context("cannot compile the component")?;
@@ -225,12 +227,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             pre,
-            client: s3cache::native::http_client(Timeouts {
-                connect: LONGEST_TIMEOUT,
-                first_byte: LONGEST_TIMEOUT,
-                between_bytes: LONGEST_TIMEOUT,
-            })
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
+            client: pooled_client()?,
             requests: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -259,15 +256,12 @@ impl Runtime {
 
     /// Instantiates the component and opens a store with `config`.
     pub async fn open(&self, config: &Config) -> Result<Result<CacheStore, CacheError>> {
-        let state = State {
-            wasi: WasiCtxBuilder::new().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: PooledHooks {
-                client: self.client.clone(),
-                requests: Arc::clone(&self.requests),
-            },
-        };
+        let state = State::new(
+            WasiCtxBuilder::new().inherit_stderr().build(),
+            &self.client,
+            &self.requests,
+            ConfigValues::default(),
+        );
         let mut store = Store::new(&self.engine, state);
         let instance = self
             .pre
@@ -388,7 +382,26 @@ pub fn answer<T>(result: Result<T, CacheError>) -> Result<T> {
     result.map_err(|error| anyhow::anyhow!(describe(&error)))
 }
 
-/// Where compiled code is kept between runs, so a CLI call does not recompile the component.
+/// An engine that keeps compiled code between runs, so a CLI call does not recompile.
+pub(crate) fn engine() -> Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    if let Some(cache) = compilation_cache() {
+        config.cache(Some(cache));
+    }
+    Engine::new(&config).map_err(anyhow::Error::from)
+}
+
+/// The keep-alive client that sends the components' requests.
+pub(crate) fn pooled_client() -> Result<reqwest::Client> {
+    s3cache::native::http_client(Timeouts {
+        connect: LONGEST_TIMEOUT,
+        first_byte: LONGEST_TIMEOUT,
+        between_bytes: LONGEST_TIMEOUT,
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Where compiled code is kept between runs.
 fn compilation_cache() -> Option<wasmtime::Cache> {
     let directory = dirs::cache_dir()?.join("s3cache").join("wasmtime");
     let mut config = wasmtime::CacheConfig::new();
@@ -396,11 +409,40 @@ fn compilation_cache() -> Option<wasmtime::Cache> {
     wasmtime::Cache::new(config).ok()
 }
 
-struct State {
+/// What an instance of a component this host runs can reach: WASI, outgoing HTTP through the
+/// pooled client, and wasi:config values.
+pub(crate) struct State {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: PooledHooks,
+    config: ConfigValues,
+}
+
+impl State {
+    /// The state of a new instance, counting its requests in `requests`.
+    pub(crate) fn new(
+        wasi: WasiCtx,
+        client: &reqwest::Client,
+        requests: &Arc<AtomicU64>,
+        config: ConfigValues,
+    ) -> State {
+        State {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: PooledHooks {
+                client: client.clone(),
+                requests: Arc::clone(requests),
+            },
+            config,
+        }
+    }
+
+    /// Its wasi:config values.
+    pub(crate) fn config(&mut self) -> &ConfigValues {
+        &self.config
+    }
 }
 
 impl WasiView for State {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::Cache;
+use super::{Cache, Swapped};
 use crate::clock::Clock;
 use crate::clock::manual::ManualClock;
 use crate::config::{Config, Credentials, Settings};
@@ -619,4 +619,256 @@ fn stats_count_or_estimate_the_entries() {
     small.cache.set("only", b"v", Ttl::Default).unwrap();
     let exact = small.cache.stats(true).unwrap();
     assert_eq!((exact.entries, exact.estimated), (1, false));
+}
+
+/// A cache as a wasi:keyvalue store uses it: no culling, S3's page size.
+fn keyvalue_harness() -> Harness {
+    harness_paging_like_s3(|s| s.max_entries = Some(0))
+}
+
+#[test]
+fn keyvalue_values_never_expire_and_each_call_is_one_request() {
+    let h = keyvalue_harness();
+    h.cache.put_value("k", b"v").unwrap();
+    assert_eq!(h.s3.total_requests(), 1, "set: one PUT");
+    h.clock.advance(Duration::from_secs(10 * 365 * 24 * 3600));
+    assert_eq!(h.cache.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(h.cache.has_key("k").unwrap());
+    h.cache.remove("k").unwrap();
+    h.cache.remove("k").unwrap();
+    assert_eq!(h.cache.get("k").unwrap(), None);
+    assert!(!h.cache.has_key("k").unwrap());
+    assert_eq!(
+        (
+            h.s3.requests("GET"),
+            h.s3.requests("HEAD"),
+            h.s3.requests("DELETE")
+        ),
+        (2, 2, 2)
+    );
+}
+
+#[test]
+fn keyvalue_keys_are_remembered_up_to_1024_bytes() {
+    let h = keyvalue_harness();
+    let longest = "é".repeat(512);
+    h.cache.put_value(&longest, b"v").unwrap();
+    assert_eq!(h.cache.keys_page(None).unwrap().keys, [longest]);
+    let too_long = "k".repeat(1025);
+    for error in [
+        h.cache.put_value(&too_long, b"v").unwrap_err(),
+        h.cache.increment(&too_long, 1).unwrap_err(),
+        h.cache
+            .put_values(&[(too_long.clone(), b"v".to_vec())])
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(&error, Error::InvalidInput(m) if m.contains("at most 1024 bytes")),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
+fn list_keys_pages_through_live_keys_in_a_stable_order() {
+    let h = keyvalue_harness();
+    let keys: Vec<String> = (0..2500).map(|i| format!("key-{i}")).collect();
+    let pairs: Vec<(String, Vec<u8>)> = keys.iter().map(|k| (k.clone(), b"v".to_vec())).collect();
+    h.cache.put_values(&pairs).unwrap();
+    // Skipped: an expired entry, a foreign object, an entry of another version (same key).
+    h.cache.set("expired", b"v", secs(1)).unwrap();
+    h.s3.put_raw("loc/0000000000000000000000000000000000000000", b"junk");
+    let other_version = Config::new(Settings {
+        version: 2,
+        max_entries: Some(0),
+        ..settings()
+    })
+    .unwrap();
+    Cache::with_clock(other_version, h.s3.clone(), Box::new(h.clock.clone()))
+        .put_value("key-0", b"v2")
+        .unwrap();
+    h.clock.advance(Duration::from_secs(2));
+    let before = h.s3.total_requests();
+    let mut listed = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = h.cache.keys_page(cursor.as_deref()).unwrap();
+        pages += 1;
+        listed.extend(page.keys);
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(h.s3.requests("LIST"), 3);
+    assert_eq!(
+        h.s3.total_requests() - before,
+        3 + 2503,
+        "a LIST a page, a HEAD an entry"
+    );
+    let mut by_name = keys.clone();
+    by_name.sort_by_key(|key| name(key));
+    assert_eq!(listed, by_name, "every live key once, in object-name order");
+    let again: Vec<String> = h.cache.keys_page(None).unwrap().keys;
+    assert_eq!(again, by_name[..again.len()], "the same order every time");
+}
+
+#[test]
+fn increment_creates_the_key_and_never_applies_twice() {
+    let h = keyvalue_harness();
+    assert_eq!(h.cache.increment("n", 5).unwrap(), 5);
+    assert_eq!(h.cache.increment("n", -2).unwrap(), 3);
+    assert_eq!(h.value_of("n").unwrap(), b"3");
+    h.s3.fault("PUT", Fault::LoseReplyAfter);
+    assert_eq!(h.cache.increment("n", 1).unwrap(), 4);
+    assert_eq!(h.value_of("n").unwrap(), b"4");
+    h.cache.set("gone", b"7", secs(1)).unwrap();
+    h.clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        h.cache.increment("gone", 1).unwrap(),
+        1,
+        "expired: created anew"
+    );
+    h.cache.put_value("text", b"abc").unwrap();
+    assert!(matches!(
+        h.cache.increment("text", 1),
+        Err(Error::NotAnInteger(_))
+    ));
+    assert!(matches!(
+        h.cache.incr("missing", 1),
+        Err(Error::NoSuchKey(_))
+    ));
+}
+
+#[test]
+fn swap_replaces_only_the_version_read() {
+    let h = keyvalue_harness();
+    let absent = h.cache.version("k").unwrap();
+    assert_eq!(absent.value(), None);
+    assert!(matches!(
+        h.cache.swap(&absent, b"first").unwrap(),
+        Swapped::Done
+    ));
+    assert!(
+        matches!(h.cache.swap(&absent, b"again").unwrap(), Swapped::Stale(v) if v.value() == Some(&b"first"[..])),
+        "the key exists now"
+    );
+    let read = h.cache.version("k").unwrap();
+    h.cache.put_value("k", b"someone else").unwrap();
+    let before = h.s3.total_requests();
+    let Swapped::Stale(latest) = h.cache.swap(&read, b"mine").unwrap() else {
+        panic!("a stale version swapped");
+    };
+    assert_eq!(
+        h.s3.total_requests() - before,
+        2,
+        "the refused PUT and one GET"
+    );
+    assert_eq!(latest.value(), Some(&b"someone else"[..]));
+    assert_eq!(h.value_of("k").unwrap(), b"someone else");
+    let before = h.s3.total_requests();
+    assert!(matches!(
+        h.cache.swap(&latest, b"mine").unwrap(),
+        Swapped::Done
+    ));
+    assert_eq!(h.s3.total_requests() - before, 1, "one conditional PUT");
+    assert_eq!(h.value_of("k").unwrap(), b"mine");
+}
+
+#[test]
+fn a_swap_whose_reply_was_lost_is_done_once() {
+    let h = keyvalue_harness();
+    h.cache.put_value("k", b"old").unwrap();
+    let read = h.cache.version("k").unwrap();
+    h.s3.fault("PUT", Fault::LoseReplyAfter);
+    assert!(matches!(
+        h.cache.swap(&read, b"new").unwrap(),
+        Swapped::Done
+    ));
+    assert_eq!(h.value_of("k").unwrap(), b"new");
+    let read = h.cache.version("k").unwrap();
+    h.s3.fault("PUT", Fault::LoseReplyBefore);
+    assert!(matches!(
+        h.cache.swap(&read, b"newer").unwrap(),
+        Swapped::Done
+    ));
+    assert_eq!(h.value_of("k").unwrap(), b"newer");
+}
+
+#[test]
+fn get_each_answers_every_key_in_order() {
+    let h = keyvalue_harness();
+    h.cache
+        .put_values(&[
+            ("a".to_owned(), b"1".to_vec()),
+            ("b".to_owned(), b"2".to_vec()),
+        ])
+        .unwrap();
+    let keys: Vec<String> = ["b", "missing", "a", "b"].map(String::from).to_vec();
+    assert_eq!(
+        h.cache.get_each(&keys).unwrap(),
+        [
+            ("b".to_owned(), Some(b"2".to_vec())),
+            ("missing".to_owned(), None),
+            ("a".to_owned(), Some(b"1".to_vec())),
+            ("b".to_owned(), Some(b"2".to_vec())),
+        ]
+    );
+}
+
+/// The cost table the README gives for each wasi:keyvalue function, in requests.
+#[test]
+fn keyvalue_requests_per_function() {
+    let h = keyvalue_harness();
+    let cost = |call: &dyn Fn()| {
+        let before = h.s3.total_requests();
+        call();
+        h.s3.total_requests() - before
+    };
+    let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+    let pairs: Vec<(String, Vec<u8>)> = keys.iter().map(|k| (k.clone(), b"1".to_vec())).collect();
+    let version = || h.cache.version("a").unwrap();
+    assert_eq!(cost(&|| h.cache.put_value("a", b"1").unwrap()), 1, "set");
+    assert_eq!(
+        cost(&|| assert!(h.cache.get("a").unwrap().is_some())),
+        1,
+        "get"
+    );
+    assert_eq!(
+        cost(&|| assert!(h.cache.has_key("a").unwrap())),
+        1,
+        "exists"
+    );
+    assert_eq!(cost(&|| h.cache.remove("a").unwrap()), 1, "delete");
+    assert_eq!(
+        cost(&|| h.cache.put_values(&pairs).unwrap()),
+        100,
+        "set-many of 100"
+    );
+    let get_many = || assert_eq!(h.cache.get_each(&keys).unwrap().len(), 100);
+    assert_eq!(cost(&get_many), 100, "get-many of 100");
+    let list = || assert_eq!(h.cache.keys_page(None).unwrap().keys.len(), 100);
+    assert_eq!(cost(&list), 101, "list-keys, 100 keys");
+    assert_eq!(
+        cost(&|| assert_eq!(h.cache.increment("n", 1).unwrap(), 1)),
+        2,
+        "increment, new key"
+    );
+    assert_eq!(
+        cost(&|| assert_eq!(h.cache.increment("n", 1).unwrap(), 2)),
+        2,
+        "increment"
+    );
+    let read = version();
+    assert_eq!(cost(&|| assert!(version().value().is_none())), 1, "cas.new");
+    let swapped = |value: &[u8]| matches!(h.cache.swap(&read, value).unwrap(), Swapped::Done);
+    assert_eq!(cost(&|| assert!(swapped(b"2"))), 1, "swap");
+    assert_eq!(cost(&|| assert!(!swapped(b"3"))), 2, "swap, stale");
+    assert_eq!(
+        cost(&|| h.cache.delete_many(&keys).unwrap()),
+        1,
+        "delete-many of 100"
+    );
 }

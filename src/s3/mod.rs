@@ -29,6 +29,9 @@ pub const EXPIRES_HEADER: &str = "x-amz-meta-s3cache-expires";
 /// The metadata header that carries the ids of the latest writes of an object, newest first,
 /// so a writer whose reply was lost can tell whether its write landed.
 pub const WRITES_HEADER: &str = "x-amz-meta-s3cache-writes";
+/// The metadata header that keeps an entry's key (see [`crate::key::remembered_key`]), so a
+/// listing can give keys back.
+pub const KEY_HEADER: &str = "x-amz-meta-s3cache-key";
 /// Room for S3 XML replies (listings of 1000 keys are about 300 KB).
 const XML_REPLY_LIMIT: usize = 8 << 20;
 
@@ -103,6 +106,8 @@ pub struct PutOptions<'a> {
     pub expires: &'a str,
     /// The ids of this write and the ones before it, newest first, space-separated.
     pub writes: &'a str,
+    /// The entry's key, as [`crate::key::remembered_key`] keeps it.
+    pub key: Option<&'a str>,
 }
 
 /// Builds requests for one bucket.
@@ -140,6 +145,9 @@ impl Bucket<'_> {
         request.header("content-type", "application/octet-stream");
         request.header(EXPIRES_HEADER, options.expires);
         request.header(WRITES_HEADER, options.writes);
+        if let Some(key) = options.key {
+            request.header(KEY_HEADER, key);
+        }
         match condition {
             Condition::None => {}
             Condition::Absent => request.header("if-none-match", "*"),
@@ -340,6 +348,7 @@ mod tests {
             sse_kms_key_id: Some("key-1"),
             expires: "never",
             writes: "w2 w1",
+            key: Some("a2V5"),
         };
         let request = bucket.put_object(
             "k",
@@ -358,6 +367,7 @@ mod tests {
                 ("content-type", "application/octet-stream"),
                 ("x-amz-meta-s3cache-expires", "never"),
                 ("x-amz-meta-s3cache-writes", "w2 w1"),
+                ("x-amz-meta-s3cache-key", "a2V5"),
                 ("if-match", "\"e\""),
                 ("x-amz-acl", "private"),
                 ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
@@ -377,6 +387,7 @@ mod tests {
                 sse_kms_key_id: None,
                 expires: "1",
                 writes: "w",
+                key: None,
             },
         );
         assert!(

@@ -163,6 +163,7 @@ mod tests {
             sse_kms_key_id: None,
             expires: "never",
             writes: "0123456789abcdef",
+            key: None,
         };
         let mut request = bucket.put_object(
             "loc/41ab",

@@ -1,0 +1,118 @@
+//! `s3cache serve-app` and `s3cache plug`: wasi:keyvalue apps over S3.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::app::{App, listen};
+use crate::compose;
+use crate::runtime::{Config, EMBEDDED_KEYVALUE_COMPONENT};
+use crate::store_args::parse_pair;
+use crate::wasi_config::ConfigValues;
+
+/// `serve-app`.
+#[derive(Debug, Args)]
+pub struct ServeAppArgs {
+    /// The app: a component exporting wasi:http/incoming-handler.
+    app: PathBuf,
+
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+
+    /// A wasi:config value for the app, NAME=VALUE (repeatable); overrides the value the store
+    /// options give (s3cache_bucket, s3cache_endpoint, ...: see the README).
+    #[arg(long = "config", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    values: Vec<(String, String)>,
+}
+
+/// `plug`.
+#[derive(Debug, Args)]
+pub struct PlugArgs {
+    /// The app: a component importing wasi:keyvalue@0.2.0-draft2.
+    app: PathBuf,
+
+    /// Where to write the composed component.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+/// Serves the app until Ctrl-C.
+pub async fn serve(args: &ServeAppArgs, config: &Config) -> Result<ExitCode> {
+    let wasm =
+        std::fs::read(&args.app).with_context(|| format!("cannot read {}", args.app.display()))?;
+    let mut values = config_values(config);
+    values.extend(args.values.iter().cloned());
+    let app = App::new(&wasm, ConfigValues::new(values))?;
+    let listener = listen(args.listen).await?;
+    eprintln!(
+        "s3cache: serving {} at http://{}{} (Ctrl-C stops)",
+        args.app.display(),
+        listener.local_addr()?,
+        if app.plugged {
+            ", its wasi:keyvalue in S3"
+        } else {
+            ""
+        }
+    );
+    tokio::select! {
+        served = app.serve(listener) => served.map(|()| ExitCode::SUCCESS),
+        stop = tokio::signal::ctrl_c() => stop.map(|()| ExitCode::SUCCESS).map_err(Into::into),
+    }
+}
+
+/// Writes the app composed with the keyvalue component.
+pub fn plug(args: &PlugArgs) -> Result<ExitCode> {
+    let wasm =
+        std::fs::read(&args.app).with_context(|| format!("cannot read {}", args.app.display()))?;
+    let composed = compose::plug(&wasm, EMBEDDED_KEYVALUE_COMPONENT)?;
+    std::fs::write(&args.output, composed)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The keyvalue component's wasi:config values for the store options: where the data goes and
+/// how it is written. Culling is left off (wasi:keyvalue values are kept) unless
+/// `--config s3cache_max_entries=N` asks for it.
+fn config_values(config: &Config) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            values.insert(format!("s3cache_{name}"), value);
+        }
+    };
+    put("bucket", Some(config.bucket.clone()));
+    put("region", Some(config.region.clone()));
+    put("endpoint", config.endpoint.clone());
+    put("path_style", config.path_style.map(|path| path.to_string()));
+    put(
+        "access_key_id",
+        Some(config.credentials.access_key_id.clone()),
+    );
+    put(
+        "secret_access_key",
+        Some(config.credentials.secret_access_key.clone()),
+    );
+    put("session_token", config.credentials.session_token.clone());
+    put("location", Some(config.location.clone()));
+    put("key_prefix", Some(config.key_prefix.clone()));
+    put("version", Some(config.version.to_string()));
+    put("create_bucket", Some(config.create_bucket.to_string()));
+    put(
+        "storage_class",
+        config.storage_class.clone().or_else(|| {
+            config
+                .reduced_redundancy
+                .then(|| "REDUCED_REDUNDANCY".to_owned())
+        }),
+    );
+    put("acl", config.acl.clone());
+    put("sse", config.sse.clone());
+    put("sse_kms_key_id", config.sse_kms_key_id.clone());
+    put("deadline_ms", config.deadline_ms.map(|ms| ms.to_string()));
+    values
+}

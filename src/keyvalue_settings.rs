@@ -1,0 +1,284 @@
+//! The settings of a wasi:keyvalue store. wasi:keyvalue's `open` takes only an identifier, so
+//! the bucket, endpoint and credentials are named configuration values (wasi:config, which
+//! Spin serves from the app's variables), and the identifier names a location under them.
+
+use crate::config::{Credentials, Settings};
+use crate::cull::CullMode;
+use crate::error::{Error, Result};
+
+/// The configuration values read, each with what it sets. Names are Spin variable names
+/// (lowercase, underscores), so an app's `[variables]` can hold them as they are.
+pub const NAMES: &[(&str, &str)] = &[
+    ("s3cache_bucket", "the bucket (required)"),
+    ("s3cache_access_key_id", "the access key id (required)"),
+    (
+        "s3cache_secret_access_key",
+        "the secret access key (required)",
+    ),
+    (
+        "s3cache_session_token",
+        "a session token, for temporary credentials",
+    ),
+    ("s3cache_region", "the signing region (default us-east-1)"),
+    (
+        "s3cache_endpoint",
+        "http(s)://host[:port] of an S3-compatible server (default AWS S3)",
+    ),
+    (
+        "s3cache_path_style",
+        "true or false (default: path-style for IP and localhost endpoints)",
+    ),
+    (
+        "s3cache_location",
+        "a prefix above the stores' locations (default none)",
+    ),
+    (
+        "s3cache_key_prefix",
+        "Django's KEY_PREFIX of the names (default empty)",
+    ),
+    (
+        "s3cache_version",
+        "Django's VERSION of the names (default 1)",
+    ),
+    (
+        "s3cache_max_entries",
+        "culls above this many entries (default unlimited: no culling)",
+    ),
+    (
+        "s3cache_cull_frequency",
+        "Django's CULL_FREQUENCY when max-entries is set (default 3)",
+    ),
+    (
+        "s3cache_create_bucket",
+        "true to create a missing bucket (default false)",
+    ),
+    ("s3cache_storage_class", "the objects' storage class"),
+    (
+        "s3cache_acl",
+        "the objects' canned ACL (default none: private)",
+    ),
+    ("s3cache_sse", "server-side encryption: AES256 or aws:kms"),
+    (
+        "s3cache_sse_kms_key_id",
+        "the KMS key of aws:kms encryption",
+    ),
+    (
+        "s3cache_deadline_ms",
+        "how long one call may retry (default 10000)",
+    ),
+];
+
+/// The settings of the store `identifier` opens, from the values `lookup` finds (`Ok(None)`:
+/// not set; `Err`: the configuration source failed, with its message). Each store lives at
+/// `{s3cache_location}/{identifier}` and keeps values that never expire; it culls only when
+/// `s3cache_max_entries` is set. A missing or malformed value is an error that names it.
+pub fn settings(
+    identifier: &str,
+    mut lookup: impl FnMut(&str) -> std::result::Result<Option<String>, String>,
+) -> Result<Settings> {
+    check_identifier(identifier)?;
+    let mut get = |name: &str| -> Result<Option<String>> {
+        let value = lookup(name).map_err(|message| {
+            Error::InvalidConfig(format!(
+                "{name}: the configuration source failed: {message}"
+            ))
+        })?;
+        Ok(value.filter(|value| !value.trim().is_empty()))
+    };
+    let credentials = Credentials {
+        access_key_id: required(&mut get, "s3cache_access_key_id")?,
+        secret_access_key: required(&mut get, "s3cache_secret_access_key")?,
+        session_token: get("s3cache_session_token")?,
+    };
+    let bucket = required(&mut get, "s3cache_bucket")?;
+    let region = get("s3cache_region")?.unwrap_or_else(|| "us-east-1".to_owned());
+    let base = get("s3cache_location")?.unwrap_or_default();
+    let base = base.trim_matches('/');
+    let location = if base.is_empty() {
+        identifier.to_owned()
+    } else {
+        format!("{base}/{identifier}")
+    };
+    Ok(Settings {
+        endpoint: get("s3cache_endpoint")?,
+        path_style: parse(&mut get, "s3cache_path_style", parse_bool)?,
+        location,
+        key_prefix: get("s3cache_key_prefix")?.unwrap_or_default(),
+        version: parse(&mut get, "s3cache_version", |v| v.parse().ok())?.unwrap_or(1),
+        max_entries: Some(parse(&mut get, "s3cache_max_entries", |v| v.parse().ok())?.unwrap_or(0)),
+        cull_frequency: parse(&mut get, "s3cache_cull_frequency", |v| v.parse().ok())?,
+        cull_mode: CullMode::Auto,
+        create_bucket: parse(&mut get, "s3cache_create_bucket", parse_bool)?.unwrap_or(false),
+        storage_class: get("s3cache_storage_class")?,
+        acl: get("s3cache_acl")?,
+        sse: get("s3cache_sse")?,
+        sse_kms_key_id: get("s3cache_sse_kms_key_id")?,
+        deadline_ms: parse(&mut get, "s3cache_deadline_ms", |v| v.parse().ok())?,
+        ..Settings::new(&bucket, &region, credentials)
+    })
+}
+
+/// The value of `name`, which must be set.
+fn required(get: &mut impl FnMut(&str) -> Result<Option<String>>, name: &str) -> Result<String> {
+    get(name)?.ok_or_else(|| {
+        Error::InvalidConfig(format!(
+            "{name}: not set (give the app a value for it; with Spin, a variable and \
+             `inherit_configuration = [\"allowed_outbound_hosts\", \"variables\"]` on the \
+             s3cache dependency)"
+        ))
+    })
+}
+
+/// The value of `name` read through `parse`, which answers `None` for a malformed one.
+fn parse<V>(
+    get: &mut impl FnMut(&str) -> Result<Option<String>>,
+    name: &str,
+    parse: impl Fn(&str) -> Option<V>,
+) -> Result<Option<V>> {
+    match get(name)? {
+        None => Ok(None),
+        Some(value) => parse(value.trim())
+            .map(Some)
+            .ok_or_else(|| Error::InvalidConfig(format!("{name}: cannot use {:?}", value.trim()))),
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A store identifier becomes one level of the object names: 1 to 128 letters, digits, `.`,
+/// `_` or `-`, and not `.` or `..`.
+fn check_identifier(identifier: &str) -> Result<()> {
+    let fits = (1..=128).contains(&identifier.len())
+        && identifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && identifier != "."
+        && identifier != "..";
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig(format!(
+            "identifier: {identifier:?} cannot name a store (1 to 128 letters, digits, '.', '_' \
+             or '-')"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn values(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn minimal() -> HashMap<String, String> {
+        values(&[
+            ("s3cache_bucket", "kv-bucket"),
+            ("s3cache_access_key_id", "AKID"),
+            ("s3cache_secret_access_key", "canary-secret"),
+        ])
+    }
+
+    fn settings_from(identifier: &str, values: &HashMap<String, String>) -> Result<Settings> {
+        settings(identifier, |name| Ok(values.get(name).cloned()))
+    }
+
+    #[test]
+    fn the_least_is_a_bucket_and_credentials_and_values_never_cull() {
+        let settings = settings_from("default", &minimal()).unwrap();
+        assert_eq!(settings.bucket, "kv-bucket");
+        assert_eq!(settings.region, "us-east-1");
+        assert_eq!(settings.location, "default");
+        assert_eq!(settings.max_entries, Some(0), "unlimited unless configured");
+        assert!(Config::new(settings).is_ok());
+    }
+
+    #[test]
+    fn every_value_reaches_the_settings() {
+        let mut all = minimal();
+        all.extend(values(&[
+            ("s3cache_region", "eu-west-1"),
+            ("s3cache_endpoint", "http://127.0.0.1:9000"),
+            ("s3cache_path_style", "true"),
+            ("s3cache_location", "/apps/"),
+            ("s3cache_key_prefix", "p"),
+            ("s3cache_version", "3"),
+            ("s3cache_max_entries", "500"),
+            ("s3cache_cull_frequency", "2"),
+            ("s3cache_create_bucket", "yes"),
+            ("s3cache_storage_class", "STANDARD_IA"),
+            ("s3cache_acl", "private"),
+            ("s3cache_sse", "aws:kms"),
+            ("s3cache_sse_kms_key_id", "key-1"),
+            ("s3cache_deadline_ms", "2500"),
+            ("s3cache_session_token", "token"),
+        ]));
+        assert_eq!(all.len(), NAMES.len(), "the table names every value read");
+        let s = settings_from("sessions", &all).unwrap();
+        assert_eq!(
+            (s.region.as_str(), s.endpoint.as_deref(), s.path_style),
+            ("eu-west-1", Some("http://127.0.0.1:9000"), Some(true))
+        );
+        assert_eq!(s.location, "apps/sessions");
+        assert_eq!((s.key_prefix.as_str(), s.version), ("p", 3));
+        assert_eq!((s.max_entries, s.cull_frequency), (Some(500), Some(2)));
+        assert!(s.create_bucket);
+        assert_eq!(s.storage_class.as_deref(), Some("STANDARD_IA"));
+        assert_eq!(s.acl.as_deref(), Some("private"));
+        assert_eq!(
+            (s.sse.as_deref(), s.sse_kms_key_id.as_deref()),
+            (Some("aws:kms"), Some("key-1"))
+        );
+        assert_eq!(s.deadline_ms, Some(2500));
+        assert_eq!(s.credentials.session_token.as_deref(), Some("token"));
+    }
+
+    #[test]
+    fn a_missing_or_malformed_value_is_named_and_no_secret_is_shown() {
+        for missing in [
+            "s3cache_bucket",
+            "s3cache_access_key_id",
+            "s3cache_secret_access_key",
+        ] {
+            let mut values = minimal();
+            values.remove(missing);
+            let error = settings_from("default", &values).unwrap_err().to_string();
+            assert!(error.contains(&format!("{missing}: not set")), "{error}");
+        }
+        let mut values = minimal();
+        values.insert("s3cache_version".to_owned(), "two".to_owned());
+        let error = settings_from("default", &values).unwrap_err().to_string();
+        assert!(
+            error.contains("s3cache_version: cannot use \"two\""),
+            "{error}"
+        );
+        let failing = settings("default", |_| Err("vault sealed".to_owned()));
+        assert!(failing.unwrap_err().to_string().contains("vault sealed"));
+        let debug = format!("{:?}", settings_from("default", &minimal()).unwrap());
+        assert!(!debug.contains("canary-secret"), "{debug}");
+    }
+
+    #[test]
+    fn identifiers_are_one_plain_name_level() {
+        for good in ["default", "a", "Sessions.v2", "x_y-z"] {
+            assert!(settings_from(good, &minimal()).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "with space", &"x".repeat(129)] {
+            let error = settings_from(bad, &minimal()).unwrap_err().to_string();
+            assert!(error.contains("identifier:"), "{bad}: {error}");
+        }
+    }
+}
