@@ -80,7 +80,9 @@ pub fn settings(
     let mut get = |name: &str| -> Result<Option<String>> {
         let value = lookup(name).map_err(|message| {
             Error::InvalidConfig(format!(
-                "{name}: the configuration source failed: {message}"
+                "{name}: the configuration source failed: {message} (as a Spin dependency, \
+                 s3cache needs `inherit_configuration = [\"allowed_outbound_hosts\", \
+                 \"variables\"]`)"
             ))
         })?;
         Ok(value.filter(|value| !value.trim().is_empty()))

@@ -91,7 +91,7 @@ class Running:
 
 
 def start_host(
-    host: str, server: Server, bucket: str, work: Path
+    host: str, server: Server, bucket: str, work: Path, manifest: Path = HERE / "spin.toml"
 ) -> Tuple[subprocess.Popen, str, Path]:
     port = free_port()
     log = work / f"{host}.log"
@@ -131,7 +131,7 @@ def start_host(
             SPIN,
             "up",
             "--from",
-            str(HERE / "spin.toml"),
+            str(manifest),
             "--listen",
             f"127.0.0.1:{port}",
         ]
@@ -349,3 +349,25 @@ def test_a_missing_setting_is_named(server: Server, tmp_path: Path):
         process.terminate()
         process.wait(10)
     assert secret not in log.read_text(errors="replace")
+
+
+def test_spin_without_the_variables_grant_says_what_to_grant(server: Server, tmp_path: Path):
+    """Least privilege: a dependency that does not inherit the app's variables cannot read its
+    settings, and the app's call says which grant is missing."""
+    manifest = (HERE / "spin.toml").read_text()
+    granted = 'inherit_configuration = ["allowed_outbound_hosts", "variables"]'
+    assert granted in manifest
+    manifest = manifest.replace(granted, 'inherit_configuration = ["allowed_outbound_hosts"]')
+    manifest = manifest.replace('source = "target/', f'source = "{HERE}/target/')
+    manifest = manifest.replace('path = "../../target/', f'path = "{REPO}/target/')
+    (tmp_path / "spin.toml").write_text(manifest)
+    process, url, log = start_host(
+        "spin", server, "kv-" + uuid.uuid4().hex[:12], tmp_path, tmp_path / "spin.toml"
+    )
+    try:
+        status, answer = Running(url, server, "unused", log).call("GET", "/get", key="k")
+        assert status == 500, answer
+        assert b"wasi:config/store" in answer and b'"variables"' in answer, answer
+    finally:
+        process.terminate()
+        process.wait(10)
