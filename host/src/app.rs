@@ -72,10 +72,14 @@ impl App {
     }
 
     /// Serves requests on `listener` until the task is dropped.
-    pub async fn serve(self, listener: TcpListener) -> Result<()> {
+    pub async fn serve(self, listener: TcpListener) {
         let app = Arc::new(self);
         loop {
-            let (socket, _) = listener.accept().await?;
+            let Ok((socket, _)) = listener.accept().await else {
+                // Out of file descriptors, say: back off rather than stop serving.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            };
             let _ = socket.set_nodelay(true);
             let app = Arc::clone(&app);
             tokio::spawn(async move {

@@ -60,7 +60,7 @@ pub async fn serve(args: &ServeAppArgs, config: &Config) -> Result<ExitCode> {
         }
     );
     tokio::select! {
-        served = app.serve(listener) => served.map(|()| ExitCode::SUCCESS),
+        () = app.serve(listener) => Ok(ExitCode::SUCCESS),
         stop = tokio::signal::ctrl_c() => stop.map(|()| ExitCode::SUCCESS).map_err(Into::into),
     }
 }
