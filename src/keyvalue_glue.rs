@@ -4,7 +4,6 @@
 use std::rc::Rc;
 
 use crate::cache::{Cache, Swapped, Version};
-use crate::config::Config;
 use crate::error::Error;
 use crate::glue::Component;
 use crate::glue::exports::wasi::keyvalue::{atomics, batch, store};
@@ -16,13 +15,12 @@ impl store::Guest for Component {
     type Bucket = Bucket;
 
     fn open(identifier: String) -> Result<store::Bucket, store::Error> {
-        let settings = keyvalue_settings::settings(&identifier, |name| {
+        let config = keyvalue_settings::config(&identifier, |name| {
             config::get(name).map_err(|error| match error {
                 config::Error::Upstream(message) | config::Error::Io(message) => message,
             })
         })
         .map_err(to_wit)?;
-        let config = Config::new(settings).map_err(to_wit)?;
         let transport = WasiHttp::new(config.timeouts);
         Ok(store::Bucket::new(Bucket {
             cache: Rc::new(Cache::new(config, transport)),

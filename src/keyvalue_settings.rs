@@ -2,71 +2,66 @@
 //! the bucket, endpoint and credentials are named configuration values (wasi:config, which
 //! Spin serves from the app's variables), and the identifier names a location under them.
 
-use crate::config::{Credentials, Settings};
+use crate::config::{Config, Credentials, Settings};
 use crate::cull::CullMode;
 use crate::error::{Error, Result};
 
-/// The configuration values read, each with what it sets. Names are Spin variable names
-/// (lowercase, underscores), so an app's `[variables]` can hold them as they are.
-pub const NAMES: &[(&str, &str)] = &[
-    ("s3cache_bucket", "the bucket (required)"),
-    ("s3cache_access_key_id", "the access key id (required)"),
-    (
-        "s3cache_secret_access_key",
-        "the secret access key (required)",
-    ),
-    (
-        "s3cache_session_token",
-        "a session token, for temporary credentials",
-    ),
-    ("s3cache_region", "the signing region (default us-east-1)"),
-    (
-        "s3cache_endpoint",
-        "http(s)://host[:port] of an S3-compatible server (default AWS S3)",
-    ),
-    (
-        "s3cache_path_style",
-        "true or false (default: path-style for IP and localhost endpoints)",
-    ),
-    (
-        "s3cache_location",
-        "a prefix above the stores' locations (default none)",
-    ),
-    (
-        "s3cache_key_prefix",
-        "Django's KEY_PREFIX of the names (default empty)",
-    ),
-    (
-        "s3cache_version",
-        "Django's VERSION of the names (default 1)",
-    ),
-    (
-        "s3cache_max_entries",
-        "culls above this many entries (default unlimited: no culling)",
-    ),
-    (
-        "s3cache_cull_frequency",
-        "Django's CULL_FREQUENCY when max-entries is set (default 3)",
-    ),
-    (
-        "s3cache_create_bucket",
-        "true to create a missing bucket (default false)",
-    ),
-    ("s3cache_storage_class", "the objects' storage class"),
-    (
-        "s3cache_acl",
-        "the objects' canned ACL (default none: private)",
-    ),
-    ("s3cache_sse", "server-side encryption: AES256 or aws:kms"),
-    (
-        "s3cache_sse_kms_key_id",
-        "the KMS key of aws:kms encryption",
-    ),
-    (
-        "s3cache_deadline_ms",
-        "how long one call may retry (default 10000)",
-    ),
+/// The configuration values read (the README says what each sets). Names are Spin variable
+/// names (lowercase, underscores), so an app's `[variables]` can hold them as they are.
+pub const NAMES: &[&str] = &[
+    "s3cache_bucket",
+    "s3cache_access_key_id",
+    "s3cache_secret_access_key",
+    "s3cache_session_token",
+    "s3cache_region",
+    "s3cache_endpoint",
+    "s3cache_path_style",
+    "s3cache_location",
+    "s3cache_key_prefix",
+    "s3cache_version",
+    "s3cache_max_entries",
+    "s3cache_cull_frequency",
+    "s3cache_create_bucket",
+    "s3cache_storage_class",
+    "s3cache_acl",
+    "s3cache_sse",
+    "s3cache_sse_kms_key_id",
+    "s3cache_deadline_ms",
+    "s3cache_max_value_bytes",
+    "s3cache_compress_above",
 ];
+
+/// The config of the store `identifier` opens: [`settings`], validated, with a refusal naming
+/// the configuration value at fault (`s3cache_region: ...`) rather than the WIT field.
+pub fn config(
+    identifier: &str,
+    lookup: impl FnMut(&str) -> std::result::Result<Option<String>, String>,
+) -> Result<Config> {
+    Config::new(settings(identifier, lookup)?).map_err(|error| match error {
+        Error::InvalidConfig(message) => Error::InvalidConfig(name_the_value(&message)),
+        other => other,
+    })
+}
+
+/// `field: why` from [`Config::new`], with the field (`credentials.secret-access-key`,
+/// `deadline-ms`) as the value that sets it (`s3cache_secret_access_key`, `s3cache_deadline_ms`).
+fn name_the_value(message: &str) -> String {
+    let Some((field, why)) = message.split_once(": ") else {
+        return message.to_owned();
+    };
+    let name = format!(
+        "s3cache_{}",
+        field
+            .strip_prefix("credentials.")
+            .unwrap_or(field)
+            .replace('-', "_")
+    );
+    if NAMES.contains(&name.as_str()) {
+        format!("{name}: {why}")
+    } else {
+        message.to_owned()
+    }
+}
 
 /// The settings of the store `identifier` opens, from the values `lookup` finds (`Ok(None)`:
 /// not set; `Err`: the configuration source failed, with its message). Each store lives at
@@ -85,7 +80,10 @@ pub fn settings(
                  \"variables\"]`)"
             ))
         })?;
-        Ok(value.filter(|value| !value.trim().is_empty()))
+        // Values from files and secret stores often end in a newline.
+        Ok(value
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty()))
     };
     let credentials = Credentials {
         access_key_id: required(&mut get, "s3cache_access_key_id")?,
@@ -116,6 +114,11 @@ pub fn settings(
         sse: get("s3cache_sse")?,
         sse_kms_key_id: get("s3cache_sse_kms_key_id")?,
         deadline_ms: parse(&mut get, "s3cache_deadline_ms", |v| v.parse().ok())?,
+        max_value_bytes: parse(&mut get, "s3cache_max_value_bytes", |v| v.parse().ok())?,
+        compress_above: parse(&mut get, "s3cache_compress_above", |v| match v {
+            "off" => Some(None),
+            bytes => bytes.parse().ok().map(Some),
+        })?,
         ..Settings::new(&bucket, &region, credentials)
     })
 }
@@ -227,6 +230,8 @@ mod tests {
             ("s3cache_sse_kms_key_id", "key-1"),
             ("s3cache_deadline_ms", "2500"),
             ("s3cache_session_token", "token"),
+            ("s3cache_max_value_bytes", "1000"),
+            ("s3cache_compress_above", "off"),
         ]));
         assert_eq!(all.len(), NAMES.len(), "the table names every value read");
         let s = settings_from("sessions", &all).unwrap();
@@ -246,6 +251,10 @@ mod tests {
         );
         assert_eq!(s.deadline_ms, Some(2500));
         assert_eq!(s.credentials.session_token.as_deref(), Some("token"));
+        assert_eq!(
+            (s.max_value_bytes, s.compress_above),
+            (Some(1000), Some(None))
+        );
     }
 
     #[test]
@@ -271,6 +280,29 @@ mod tests {
         assert!(failing.unwrap_err().to_string().contains("vault sealed"));
         let debug = format!("{:?}", settings_from("default", &minimal()).unwrap());
         assert!(!debug.contains("canary-secret"), "{debug}");
+    }
+
+    #[test]
+    fn refusals_name_the_configuration_value_and_values_are_trimmed() {
+        let config_with = |name: &str, value: &str| {
+            let mut values = minimal();
+            values.insert(name.to_owned(), value.to_owned());
+            config("default", |name| Ok(values.get(name).cloned()))
+        };
+        for (name, value) in [
+            ("s3cache_region", "not a region!"),
+            ("s3cache_bucket", "Not_A_Bucket"),
+            ("s3cache_endpoint", "nonsense"),
+            ("s3cache_secret_access_key", "with\u{7}bell"),
+            ("s3cache_sse", "rot13"),
+            ("s3cache_deadline_ms", "0"),
+        ] {
+            let error = config_with(name, value).unwrap_err().to_string();
+            assert!(error.contains(&format!("{name}: ")), "{name}: {error}");
+            assert!(!error.contains("bell"), "no secret in {error}");
+        }
+        let config = config_with("s3cache_secret_access_key", "canary-secret\n").unwrap();
+        assert_eq!(config.credentials.secret_access_key, "canary-secret");
     }
 
     #[test]

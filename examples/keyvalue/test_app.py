@@ -325,6 +325,10 @@ def test_values_never_expire_and_are_never_culled(app: Running):
     app.ok("POST", "/set-many", json.dumps(pairs).encode(), store=store)
     app.ok("PUT", "/set", b"one more", key="last", store=store)
     assert len(all_keys(app, store)) == 351
+    s3 = app.server.boto3()
+    for key in ("k0", "last"):
+        head = s3.head_object(Bucket=app.bucket, Key=object_name(store, key))
+        assert head["Metadata"]["s3cache-expires"] == "never", key
 
 
 def test_a_missing_setting_is_named(server: Server, tmp_path: Path):

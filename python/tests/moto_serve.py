@@ -3,8 +3,10 @@
 moto checks `If-Match` / `If-None-Match` on PutObject and then stores the object in two steps
 without a lock, so two concurrent conditional writes of one key can both succeed: one of them
 is lost (seen as 159 of 160 increments under 16 concurrent writers). AWS applies a conditional
-write atomically. This launcher runs moto's own WSGI application behind a lock taken by every
-request that can write, so moto behaves as S3 does while reads still run concurrently.
+write atomically. moto also stores a new object before its metadata, so a read in between sees
+the object without it. This launcher runs moto's own WSGI application behind one lock, a
+request at a time, so every request sees whole objects and conditional writes are atomic, as
+on S3. (moto is bound by Python's global interpreter lock anyway.)
 
 Usage: python moto_serve.py HOST PORT
 """
@@ -22,19 +24,15 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-
-class AtomicWrites:
-    """WSGI middleware: one writing request at a time (reads are not held up)."""
+class OneAtATime:
+    """WSGI middleware: one request at a time."""
 
     def __init__(self, app):
         self.app = app
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") in READ_METHODS:
-            return self.app(environ, start_response)
         with self.lock:
             # moto answers with a list of bytes, so the whole reply is made under the lock.
             return list(self.app(environ, start_response))
@@ -47,7 +45,7 @@ def main() -> None:
     run_simple(
         host,
         port,
-        AtomicWrites(app),
+        OneAtATime(app),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -120,11 +120,12 @@ impl<T: Transport> Cache<T> {
         Ok(self.version_of(key, stored.as_ref()))
     }
 
-    /// Replaces the value of `version`'s key with `value` (never expiring) if nobody has
-    /// written the key since `version` was read: one conditional PUT (`If-Match` its ETag, or
+    /// Replaces the value of `version`'s key with `value` (never expiring) if the object is
+    /// still the one `version` read: one conditional PUT (`If-Match` its ETag, or
     /// `If-None-Match: *` when there was no object), and one GET more when it finds the key
-    /// changed. A lost reply is checked by reading the object's write ids, so a retry never
-    /// writes twice.
+    /// changed. The ETag covers the stored bytes, so a key rewritten with the very same bytes in
+    /// between counts as unchanged. A lost reply is checked by reading the object's write ids,
+    /// so a retry does not write on top of its own write.
     pub fn swap(&self, version: &Version, value: &[u8]) -> Result<Swapped> {
         let key = version.key.as_str();
         check_remembered(key)?;
@@ -132,9 +133,15 @@ impl<T: Transport> Cache<T> {
         let deadline = self.client.deadline();
         let body: Bytes = entry::encode(value, Expiry::Never, self.config.compress_above).into();
         let expected = version.object.as_ref().map(|object| object.etag.as_deref());
+        if expected == Some(None) {
+            return Err(no_etag(key));
+        }
         let start = Start::Assume(version.object.clone());
         self.update(&deadline, key, "swap", start, Reading::Whole, |stored| {
             let now = stored.map(|stored| stored.etag.as_deref());
+            if now == Some(None) {
+                return Err(no_etag(key));
+            }
             if now != expected {
                 return Ok(Step::Answer(Swapped::Stale(self.version_of(key, stored))));
             }
@@ -200,6 +207,14 @@ impl<T: Transport> Cache<T> {
             }),
         }
     }
+}
+
+/// Without an ETag there is nothing to compare, and a plain PUT would not be a swap.
+fn no_etag(key: &str) -> Error {
+    Error::Other(format!(
+        "cannot compare-and-swap key {}: the server gave its object no ETag",
+        show_key(key)
+    ))
 }
 
 /// wasi:keyvalue keys must come back from `list-keys`, so each must fit the object's metadata.

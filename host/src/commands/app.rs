@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::app::{App, listen};
 use crate::compose;
-use crate::runtime::{Config, EMBEDDED_KEYVALUE_COMPONENT};
+use crate::runtime::{Compression, Config, EMBEDDED_KEYVALUE_COMPONENT};
 use crate::store_args::parse_pair;
 use crate::wasi_config::ConfigValues;
 
@@ -77,7 +77,8 @@ pub fn plug(args: &PlugArgs) -> Result<ExitCode> {
 
 /// The keyvalue component's wasi:config values for the store options: where the data goes and
 /// how it is written. Culling is left off (wasi:keyvalue values are kept) unless
-/// `--config s3cache_max_entries=N` asks for it.
+/// `--config s3cache_max_entries=N` asks for it; attempts and timeouts take the component's
+/// defaults.
 fn config_values(config: &Config) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     let mut put = |name: &str, value: Option<String>| {
@@ -114,5 +115,16 @@ fn config_values(config: &Config) -> BTreeMap<String, String> {
     put("sse", config.sse.clone());
     put("sse_kms_key_id", config.sse_kms_key_id.clone());
     put("deadline_ms", config.deadline_ms.map(|ms| ms.to_string()));
+    put(
+        "max_value_bytes",
+        config.max_value_bytes.map(|bytes| bytes.to_string()),
+    );
+    put(
+        "compress_above",
+        config.compression.map(|compression| match compression {
+            Compression::Off => "off".to_owned(),
+            Compression::Above(bytes) => bytes.to_string(),
+        }),
+    );
     values
 }
