@@ -13,8 +13,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -24,9 +24,6 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::compose;
 use crate::runtime::{self, EMBEDDED_KEYVALUE_COMPONENT, State};
 use crate::wasi_config::{self, ConfigValues};
-
-/// The interface prefix of the imports the keyvalue component satisfies.
-const KEYVALUE_IMPORTS: &str = "wasi:keyvalue/";
 
 /// A wasi:http app, compiled and linked, ready to serve.
 pub struct App {
@@ -43,12 +40,11 @@ impl App {
     /// links WASI, wasi:http and wasi:config with `config`.
     pub fn new(wasm: &[u8], config: ConfigValues) -> Result<App> {
         let engine = runtime::engine()?;
-        let mut component = compile(&engine, wasm)?;
-        let plugged = imports_keyvalue(&engine, &component);
-        if plugged {
-            let composed = compose::plug(wasm, EMBEDDED_KEYVALUE_COMPONENT)?;
-            component = compile(&engine, &composed)?;
-        }
+        let composed = compose::plug_keyvalue(wasm, EMBEDDED_KEYVALUE_COMPONENT)?;
+        let plugged = composed.is_some();
+        let component = Component::new(&engine, composed.as_deref().unwrap_or(wasm))
+            .map_err(anyhow::Error::from)
+            .context("cannot compile the app")?;
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
@@ -154,19 +150,6 @@ impl App {
             },
         }
     }
-}
-
-fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
-    Component::new(engine, wasm)
-        .map_err(anyhow::Error::from)
-        .context("cannot compile the app")
-}
-
-fn imports_keyvalue(engine: &Engine, component: &Component) -> bool {
-    component
-        .component_type()
-        .imports(engine)
-        .any(|(name, _)| name.starts_with(KEYVALUE_IMPORTS))
 }
 
 /// Binds `addr`, for [`App::serve`].

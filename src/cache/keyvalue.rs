@@ -133,9 +133,8 @@ impl<T: Transport> Cache<T> {
         let deadline = self.client.deadline();
         let body: Bytes = entry::encode(value, Expiry::Never, self.config.compress_above).into();
         let expected = version.object.as_ref().map(|object| object.etag.as_deref());
-        if expected == Some(None) {
-            return Err(no_etag(key));
-        }
+        // The first round decides on the assumed object too, so a version without an ETag
+        // fails there, before anything is sent.
         let start = Start::Assume(version.object.clone());
         self.update(&deadline, key, "swap", start, Reading::Whole, |stored| {
             let now = stored.map(|stored| stored.etag.as_deref());

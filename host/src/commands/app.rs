@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
 
 use crate::app::{App, listen};
@@ -69,7 +69,8 @@ pub async fn serve(args: &ServeAppArgs, config: &Config) -> Result<ExitCode> {
 pub fn plug(args: &PlugArgs) -> Result<ExitCode> {
     let wasm =
         std::fs::read(&args.app).with_context(|| format!("cannot read {}", args.app.display()))?;
-    let composed = compose::plug(&wasm, EMBEDDED_KEYVALUE_COMPONENT)?;
+    let composed = compose::plug_keyvalue(&wasm, EMBEDDED_KEYVALUE_COMPONENT)?
+        .ok_or_else(|| anyhow!("{} imports no wasi:keyvalue interface", args.app.display()))?;
     std::fs::write(&args.output, composed)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     Ok(ExitCode::SUCCESS)
