@@ -1,15 +1,14 @@
 //! The pure hot paths of every call, natively: naming a key, encoding and decoding an entry
-//! (1 KiB and 1 MiB, compressible and not), signing a request. `cargo bench -p s3cache`.
+//! (1 KiB and 1 MiB, compressible and not), signing a request. `cargo bench -p s3cache --features internals`.
 
 use std::hint::black_box;
 use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use s3cache::config::{Credentials, Endpoint};
-use s3cache::entry::{self, Expiry};
-use s3cache::key::object_name;
-use s3cache::s3::sign::{Payload, Signer};
-use s3cache::s3::{Bucket, Condition, PutOptions};
+use s3cache::internals::entry::{self, Expiry};
+use s3cache::internals::sign::{Payload, Signer};
+use s3cache::internals::{Condition, Endpoint, PutOptions, RequestBuilder};
+use s3cache::{Credentials, object_name};
 
 /// Bytes that deflate well (repeated text) or not at all (a xorshift stream).
 fn values(len: usize) -> [(&'static str, Vec<u8>); 2] {
@@ -99,7 +98,7 @@ fn signing(c: &mut Criterion) {
     };
     let signer = Signer::new(&credentials, "us-east-1");
     let endpoint = Endpoint::resolve(None, "us-east-1", "bucket", None).expect("AWS's endpoint");
-    let bucket = Bucket {
+    let bucket = RequestBuilder {
         endpoint: &endpoint,
     };
     let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);

@@ -32,5 +32,23 @@ pub enum Error {
     Other(String),
 }
 
+impl Error {
+    /// The same kind of error, its message prefixed with `context`.
+    pub(crate) fn with_context(self, context: &str) -> Error {
+        let prefixed = |message: String| format!("{context}: {message}");
+        match self {
+            Error::InvalidConfig(m) => Error::InvalidConfig(prefixed(m)),
+            Error::InvalidInput(m) => Error::InvalidInput(prefixed(m)),
+            Error::NoSuchKey(m) => Error::NoSuchKey(prefixed(m)),
+            Error::NotAnInteger(m) => Error::NotAnInteger(prefixed(m)),
+            Error::AccessDenied(m) => Error::AccessDenied(prefixed(m)),
+            Error::NoSuchBucket(m) => Error::NoSuchBucket(prefixed(m)),
+            Error::Unavailable(m) => Error::Unavailable(prefixed(m)),
+            Error::TooLarge(m) => Error::TooLarge(prefixed(m)),
+            Error::Other(m) => Error::Other(prefixed(m)),
+        }
+    }
+}
+
 /// The crate's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

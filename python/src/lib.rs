@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use s3cache_host::runtime::{
+use s3cache_runtime::{
     self, CacheStore, Compression, Config, Credentials, CullMode, EMBEDDED_COMPONENT, KeyScheme,
     Outcome, Runtime, Ttl,
 };
@@ -307,7 +307,7 @@ fn answer<T>(py: Python<'_>, outcome: Outcome<T>) -> PyResult<T> {
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(cache_error)) => {
-            let (case, message) = runtime::case(&cache_error);
+            let (case, message) = s3cache_runtime::case(&cache_error);
             Err(error(py, case, message.to_owned()))
         }
         // A trap: the component is broken, not the call's input or the server.

@@ -3,15 +3,16 @@
 
 use std::time::Duration;
 
-use super::{Cache, Swapped};
-use crate::clock::Clock;
-use crate::clock::manual::ManualClock;
-use crate::config::{Config, Credentials, Settings};
-use crate::entry::{self, Expiry, Ttl};
+use super::{Cache, KeyValue, Swapped};
+use crate::core::clock::Clock;
+use crate::core::clock::manual::ManualClock;
+use crate::core::entry::{self, Expiry, Ttl};
+use crate::core::key::{KeyScheme, object_name};
 use crate::error::Error;
-use crate::key::{KeyScheme, object_name};
-use crate::memory_s3::{BUCKET, Buckets, Fault, MemoryS3};
+use crate::s3::Credentials;
 use crate::s3::WRITES_HEADER;
+use crate::settings::{Config, Settings};
+use crate::testing::memory_s3::{BUCKET, Buckets, Fault, MemoryS3};
 
 const START_MS: i64 = 1_800_000_000_000;
 const LOCATION: &str = "loc";
@@ -57,16 +58,17 @@ fn secs(seconds: i64) -> Ttl {
     Ttl::Millis(seconds * 1000)
 }
 
-impl Harness {
-    fn value_of(&self, key: &str) -> Option<Vec<u8>> {
-        let object = self.s3.object(&name(key))?;
-        Some(
-            entry::decode(&object.body, usize::MAX)
-                .expect("an entry")
-                .value,
-        )
-    }
+/// The value stored under `key`, whatever its expiry.
+fn stored_value(s3: &MemoryS3, key: &str) -> Option<Vec<u8>> {
+    let object = s3.object(&name(key))?;
+    Some(
+        entry::decode(&object.body, usize::MAX)
+            .expect("an entry")
+            .value,
+    )
+}
 
+impl Harness {
     fn entries(&self) -> usize {
         self.s3
             .names()
@@ -143,7 +145,7 @@ fn add_costs_one_put_for_a_new_key_and_refuses_a_live_one() {
         "no read before the conditional write"
     );
     assert!(!h.cache.add("k", b"second", Ttl::Default).unwrap());
-    assert_eq!(h.value_of("k").unwrap(), b"first");
+    assert_eq!(stored_value(&h.s3, "k").unwrap(), b"first");
     assert_eq!(
         h.clock.slept(),
         Duration::ZERO,
@@ -157,7 +159,7 @@ fn add_replaces_expired_entries_and_foreign_objects() {
     h.cache.set("k", b"old", secs(1)).unwrap();
     h.clock.advance(Duration::from_secs(2));
     assert!(h.cache.add("k", b"new", Ttl::Default).unwrap());
-    assert_eq!(h.value_of("k").unwrap(), b"new");
+    assert_eq!(stored_value(&h.s3, "k").unwrap(), b"new");
     h.s3.put_raw(&name("garbage"), b"not an entry");
     assert_eq!(h.cache.get("garbage").unwrap(), None);
     assert!(h.cache.add("garbage", b"mine", Ttl::Default).unwrap());
@@ -307,7 +309,7 @@ fn a_lost_reply_to_an_incr_that_landed_does_not_increment_twice() {
     h.cache.set("n", b"5", Ttl::Default).unwrap();
     h.s3.fault("PUT", Fault::LoseReplyAfter);
     assert_eq!(h.cache.incr("n", 1).unwrap(), 6);
-    assert_eq!(h.value_of("n").unwrap(), b"6");
+    assert_eq!(stored_value(&h.s3, "n").unwrap(), b"6");
 }
 
 #[test]
@@ -316,10 +318,10 @@ fn a_lost_reply_to_an_incr_that_did_not_land_is_retried() {
     h.cache.set("n", b"5", Ttl::Default).unwrap();
     h.s3.fault("PUT", Fault::LoseReplyBefore);
     assert_eq!(h.cache.incr("n", 1).unwrap(), 6);
-    assert_eq!(h.value_of("n").unwrap(), b"6");
+    assert_eq!(stored_value(&h.s3, "n").unwrap(), b"6");
     h.s3.fault("PUT", Fault::Reply(500, "InternalError"));
     assert_eq!(h.cache.incr("n", 1).unwrap(), 7);
-    assert_eq!(h.value_of("n").unwrap(), b"7");
+    assert_eq!(stored_value(&h.s3, "n").unwrap(), b"7");
 }
 
 #[test]
@@ -327,7 +329,7 @@ fn a_lost_reply_to_an_add_that_landed_still_answers_true() {
     let h = harness();
     h.s3.fault("PUT", Fault::LoseReplyAfter);
     assert!(h.cache.add("k", b"mine", Ttl::Default).unwrap());
-    assert_eq!(h.value_of("k").unwrap(), b"mine");
+    assert_eq!(stored_value(&h.s3, "k").unwrap(), b"mine");
     h.s3.fault("PUT", Fault::LoseReplyAfter);
     assert!(h.cache.touch("k", secs(100)).unwrap());
 }
@@ -361,7 +363,7 @@ fn an_incr_that_landed_is_found_after_other_writes_followed_it() {
         6,
         "its own result, applied once"
     );
-    assert_eq!(h.value_of("n").unwrap(), b"8");
+    assert_eq!(stored_value(&h.s3, "n").unwrap(), b"8");
 }
 
 #[test]
@@ -419,7 +421,7 @@ fn endless_contention_ends_in_an_error_at_the_deadline() {
     );
     assert!(h.clock.slept() <= Duration::from_secs(2));
     assert!(h.clock.slept() >= Duration::from_secs(1), "it kept trying");
-    assert_eq!(h.value_of("n").unwrap(), b"1");
+    assert_eq!(stored_value(&h.s3, "n").unwrap(), b"1");
 }
 
 #[test]
@@ -528,7 +530,7 @@ fn unlimited_writes_cost_one_request_each() {
 fn sampled_culling_keeps_near_the_limit_for_about_one_request_per_write() {
     let h = harness_paging_like_s3(|s| {
         s.max_entries = Some(2000);
-        s.cull_mode = crate::cull::CullMode::Sampled;
+        s.cull_mode = crate::core::cull::CullMode::Sampled;
     });
     for i in 0..2300 {
         h.clock.advance(Duration::from_millis(1));
@@ -621,23 +623,35 @@ fn stats_count_or_estimate_the_entries() {
     assert_eq!((exact.entries, exact.estimated), (1, false));
 }
 
+/// A wasi:keyvalue store over the in-memory S3.
+struct KeyValueHarness {
+    kv: KeyValue<MemoryS3>,
+    s3: MemoryS3,
+    clock: ManualClock,
+}
+
 /// A cache as a wasi:keyvalue store uses it: no culling, S3's page size.
-fn keyvalue_harness() -> Harness {
-    harness_paging_like_s3(|s| s.max_entries = Some(0))
+fn keyvalue_harness() -> KeyValueHarness {
+    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    KeyValueHarness {
+        kv: KeyValue::new(h.cache),
+        s3: h.s3,
+        clock: h.clock,
+    }
 }
 
 #[test]
 fn keyvalue_values_never_expire_and_each_call_is_one_request() {
     let h = keyvalue_harness();
-    h.cache.put_value("k", b"v").unwrap();
+    h.kv.set("k", b"v").unwrap();
     assert_eq!(h.s3.total_requests(), 1, "set: one PUT");
     h.clock.advance(Duration::from_secs(10 * 365 * 24 * 3600));
-    assert_eq!(h.cache.get("k").unwrap().as_deref(), Some(&b"v"[..]));
-    assert!(h.cache.has_key("k").unwrap());
-    h.cache.remove("k").unwrap();
-    h.cache.remove("k").unwrap();
-    assert_eq!(h.cache.get("k").unwrap(), None);
-    assert!(!h.cache.has_key("k").unwrap());
+    assert_eq!(h.kv.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(h.kv.exists("k").unwrap());
+    h.kv.delete("k").unwrap();
+    h.kv.delete("k").unwrap();
+    assert_eq!(h.kv.get("k").unwrap(), None);
+    assert!(!h.kv.exists("k").unwrap());
     assert_eq!(
         (
             h.s3.requests("GET"),
@@ -652,14 +666,13 @@ fn keyvalue_values_never_expire_and_each_call_is_one_request() {
 fn keyvalue_keys_are_remembered_up_to_1024_bytes() {
     let h = keyvalue_harness();
     let longest = "é".repeat(512);
-    h.cache.put_value(&longest, b"v").unwrap();
-    assert_eq!(h.cache.keys_page(None).unwrap().keys, [longest]);
+    h.kv.set(&longest, b"v").unwrap();
+    assert_eq!(h.kv.list_keys(None).unwrap().keys, [longest]);
     let too_long = "k".repeat(1025);
     for error in [
-        h.cache.put_value(&too_long, b"v").unwrap_err(),
-        h.cache.increment(&too_long, 1).unwrap_err(),
-        h.cache
-            .put_values(&[(too_long.clone(), b"v".to_vec())])
+        h.kv.set(&too_long, b"v").unwrap_err(),
+        h.kv.increment(&too_long, 1).unwrap_err(),
+        h.kv.set_many(&[(too_long.clone(), b"v".to_vec())])
             .unwrap_err(),
     ] {
         assert!(
@@ -674,9 +687,9 @@ fn list_keys_pages_through_live_keys_in_a_stable_order() {
     let h = keyvalue_harness();
     let keys: Vec<String> = (0..2500).map(|i| format!("key-{i}")).collect();
     let pairs: Vec<(String, Vec<u8>)> = keys.iter().map(|k| (k.clone(), b"v".to_vec())).collect();
-    h.cache.put_values(&pairs).unwrap();
+    h.kv.set_many(&pairs).unwrap();
     // Skipped: an expired entry, a foreign object, an entry of another version (same key).
-    h.cache.set("expired", b"v", secs(1)).unwrap();
+    h.kv.cache().set("expired", b"v", secs(1)).unwrap();
     h.s3.put_raw("loc/0000000000000000000000000000000000000000", b"junk");
     let other_version = Config::new(Settings {
         version: 2,
@@ -684,16 +697,20 @@ fn list_keys_pages_through_live_keys_in_a_stable_order() {
         ..settings()
     })
     .unwrap();
-    Cache::with_clock(other_version, h.s3.clone(), Box::new(h.clock.clone()))
-        .put_value("key-0", b"v2")
-        .unwrap();
+    KeyValue::new(Cache::with_clock(
+        other_version,
+        h.s3.clone(),
+        Box::new(h.clock.clone()),
+    ))
+    .set("key-0", b"v2")
+    .unwrap();
     h.clock.advance(Duration::from_secs(2));
     let before = h.s3.total_requests();
     let mut listed = Vec::new();
     let mut cursor = None;
     let mut pages = 0;
     loop {
-        let page = h.cache.keys_page(cursor.as_deref()).unwrap();
+        let page = h.kv.list_keys(cursor.as_deref()).unwrap();
         pages += 1;
         listed.extend(page.keys);
         match page.cursor {
@@ -711,33 +728,33 @@ fn list_keys_pages_through_live_keys_in_a_stable_order() {
     let mut by_name = keys.clone();
     by_name.sort_by_key(|key| name(key));
     assert_eq!(listed, by_name, "every live key once, in object-name order");
-    let again: Vec<String> = h.cache.keys_page(None).unwrap().keys;
+    let again: Vec<String> = h.kv.list_keys(None).unwrap().keys;
     assert_eq!(again, by_name[..again.len()], "the same order every time");
 }
 
 #[test]
 fn increment_creates_the_key_and_never_applies_twice() {
     let h = keyvalue_harness();
-    assert_eq!(h.cache.increment("n", 5).unwrap(), 5);
-    assert_eq!(h.cache.increment("n", -2).unwrap(), 3);
-    assert_eq!(h.value_of("n").unwrap(), b"3");
+    assert_eq!(h.kv.increment("n", 5).unwrap(), 5);
+    assert_eq!(h.kv.increment("n", -2).unwrap(), 3);
+    assert_eq!(stored_value(&h.s3, "n").unwrap(), b"3");
     h.s3.fault("PUT", Fault::LoseReplyAfter);
-    assert_eq!(h.cache.increment("n", 1).unwrap(), 4);
-    assert_eq!(h.value_of("n").unwrap(), b"4");
-    h.cache.set("gone", b"7", secs(1)).unwrap();
+    assert_eq!(h.kv.increment("n", 1).unwrap(), 4);
+    assert_eq!(stored_value(&h.s3, "n").unwrap(), b"4");
+    h.kv.cache().set("gone", b"7", secs(1)).unwrap();
     h.clock.advance(Duration::from_secs(2));
     assert_eq!(
-        h.cache.increment("gone", 1).unwrap(),
+        h.kv.increment("gone", 1).unwrap(),
         1,
         "expired: created anew"
     );
-    h.cache.put_value("text", b"abc").unwrap();
+    h.kv.set("text", b"abc").unwrap();
     assert!(matches!(
-        h.cache.increment("text", 1),
+        h.kv.increment("text", 1),
         Err(Error::NotAnInteger(_))
     ));
     assert!(matches!(
-        h.cache.incr("missing", 1),
+        h.kv.cache().incr("missing", 1),
         Err(Error::NoSuchKey(_))
     ));
 }
@@ -745,20 +762,20 @@ fn increment_creates_the_key_and_never_applies_twice() {
 #[test]
 fn swap_replaces_only_the_version_read() {
     let h = keyvalue_harness();
-    let absent = h.cache.version("k").unwrap();
+    let absent = h.kv.snapshot("k").unwrap();
     assert_eq!(absent.value(), None);
     assert!(matches!(
-        h.cache.swap(&absent, b"first").unwrap(),
+        h.kv.swap(&absent, b"first").unwrap(),
         Swapped::Done
     ));
     assert!(
-        matches!(h.cache.swap(&absent, b"again").unwrap(), Swapped::Stale(v) if v.value() == Some(&b"first"[..])),
+        matches!(h.kv.swap(&absent, b"again").unwrap(), Swapped::Stale(v) if v.value() == Some(&b"first"[..])),
         "the key exists now"
     );
-    let read = h.cache.version("k").unwrap();
-    h.cache.put_value("k", b"someone else").unwrap();
+    let read = h.kv.snapshot("k").unwrap();
+    h.kv.set("k", b"someone else").unwrap();
     let before = h.s3.total_requests();
-    let Swapped::Stale(latest) = h.cache.swap(&read, b"mine").unwrap() else {
+    let Swapped::Stale(latest) = h.kv.swap(&read, b"mine").unwrap() else {
         panic!("a stale version swapped");
     };
     assert_eq!(
@@ -767,48 +784,41 @@ fn swap_replaces_only_the_version_read() {
         "the refused PUT and one GET"
     );
     assert_eq!(latest.value(), Some(&b"someone else"[..]));
-    assert_eq!(h.value_of("k").unwrap(), b"someone else");
+    assert_eq!(stored_value(&h.s3, "k").unwrap(), b"someone else");
     let before = h.s3.total_requests();
     assert!(matches!(
-        h.cache.swap(&latest, b"mine").unwrap(),
+        h.kv.swap(&latest, b"mine").unwrap(),
         Swapped::Done
     ));
     assert_eq!(h.s3.total_requests() - before, 1, "one conditional PUT");
-    assert_eq!(h.value_of("k").unwrap(), b"mine");
+    assert_eq!(stored_value(&h.s3, "k").unwrap(), b"mine");
 }
 
 #[test]
 fn a_swap_whose_reply_was_lost_is_done_once() {
     let h = keyvalue_harness();
-    h.cache.put_value("k", b"old").unwrap();
-    let read = h.cache.version("k").unwrap();
+    h.kv.set("k", b"old").unwrap();
+    let read = h.kv.snapshot("k").unwrap();
     h.s3.fault("PUT", Fault::LoseReplyAfter);
-    assert!(matches!(
-        h.cache.swap(&read, b"new").unwrap(),
-        Swapped::Done
-    ));
-    assert_eq!(h.value_of("k").unwrap(), b"new");
-    let read = h.cache.version("k").unwrap();
+    assert!(matches!(h.kv.swap(&read, b"new").unwrap(), Swapped::Done));
+    assert_eq!(stored_value(&h.s3, "k").unwrap(), b"new");
+    let read = h.kv.snapshot("k").unwrap();
     h.s3.fault("PUT", Fault::LoseReplyBefore);
-    assert!(matches!(
-        h.cache.swap(&read, b"newer").unwrap(),
-        Swapped::Done
-    ));
-    assert_eq!(h.value_of("k").unwrap(), b"newer");
+    assert!(matches!(h.kv.swap(&read, b"newer").unwrap(), Swapped::Done));
+    assert_eq!(stored_value(&h.s3, "k").unwrap(), b"newer");
 }
 
 #[test]
 fn get_each_answers_every_key_in_order() {
     let h = keyvalue_harness();
-    h.cache
-        .put_values(&[
-            ("a".to_owned(), b"1".to_vec()),
-            ("b".to_owned(), b"2".to_vec()),
-        ])
-        .unwrap();
+    h.kv.set_many(&[
+        ("a".to_owned(), b"1".to_vec()),
+        ("b".to_owned(), b"2".to_vec()),
+    ])
+    .unwrap();
     let keys: Vec<String> = ["b", "missing", "a", "b"].map(String::from).to_vec();
     assert_eq!(
-        h.cache.get_each(&keys).unwrap(),
+        h.kv.get_many(&keys).unwrap(),
         [
             ("b".to_owned(), Some(b"2".to_vec())),
             ("missing".to_owned(), None),
@@ -829,45 +839,41 @@ fn keyvalue_requests_per_function() {
     };
     let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
     let pairs: Vec<(String, Vec<u8>)> = keys.iter().map(|k| (k.clone(), b"1".to_vec())).collect();
-    let version = || h.cache.version("a").unwrap();
-    assert_eq!(cost(&|| h.cache.put_value("a", b"1").unwrap()), 1, "set");
+    let version = || h.kv.snapshot("a").unwrap();
+    assert_eq!(cost(&|| h.kv.set("a", b"1").unwrap()), 1, "set");
     assert_eq!(
-        cost(&|| assert!(h.cache.get("a").unwrap().is_some())),
+        cost(&|| assert!(h.kv.get("a").unwrap().is_some())),
         1,
         "get"
     );
+    assert_eq!(cost(&|| assert!(h.kv.exists("a").unwrap())), 1, "exists");
+    assert_eq!(cost(&|| h.kv.delete("a").unwrap()), 1, "delete");
     assert_eq!(
-        cost(&|| assert!(h.cache.has_key("a").unwrap())),
-        1,
-        "exists"
-    );
-    assert_eq!(cost(&|| h.cache.remove("a").unwrap()), 1, "delete");
-    assert_eq!(
-        cost(&|| h.cache.put_values(&pairs).unwrap()),
+        cost(&|| h.kv.set_many(&pairs).unwrap()),
         100,
         "set-many of 100"
     );
-    let get_many = || assert_eq!(h.cache.get_each(&keys).unwrap().len(), 100);
+    let get_many = || assert_eq!(h.kv.get_many(&keys).unwrap().len(), 100);
     assert_eq!(cost(&get_many), 100, "get-many of 100");
-    let list = || assert_eq!(h.cache.keys_page(None).unwrap().keys.len(), 100);
+    let list = || assert_eq!(h.kv.list_keys(None).unwrap().keys.len(), 100);
     assert_eq!(cost(&list), 101, "list-keys, 100 keys");
     assert_eq!(
-        cost(&|| assert_eq!(h.cache.increment("n", 1).unwrap(), 1)),
+        cost(&|| assert_eq!(h.kv.increment("n", 1).unwrap(), 1)),
         2,
         "increment, new key"
     );
     assert_eq!(
-        cost(&|| assert_eq!(h.cache.increment("n", 1).unwrap(), 2)),
+        cost(&|| assert_eq!(h.kv.increment("n", 1).unwrap(), 2)),
         2,
         "increment"
     );
     let read = version();
     assert_eq!(cost(&|| assert!(version().value().is_none())), 1, "cas.new");
-    let swapped = |value: &[u8]| matches!(h.cache.swap(&read, value).unwrap(), Swapped::Done);
+    let swapped = |value: &[u8]| matches!(h.kv.swap(&read, value).unwrap(), Swapped::Done);
     assert_eq!(cost(&|| assert!(swapped(b"2"))), 1, "swap");
     assert_eq!(cost(&|| assert!(!swapped(b"3"))), 2, "swap, stale");
     assert_eq!(
-        cost(&|| h.cache.delete_many(&keys).unwrap()),
+        cost(&|| h.kv.cache().delete_many(&keys).unwrap()),
         1,
         "delete-many of 100"
     );

@@ -1,7 +1,13 @@
 //! S3 REST requests and responses as plain data: building, signing, and reading them.
 
+mod credentials;
+mod endpoint;
+pub(crate) mod retryable;
 pub mod sign;
-pub mod xml;
+pub(crate) mod xml;
+
+pub use credentials::Credentials;
+pub use endpoint::Endpoint;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -9,9 +15,8 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::config::Endpoint;
 use crate::error::Error;
-use crate::retry::{is_transient_code, is_transient_status};
+use crate::s3::retryable::{is_transient_code, is_transient_status};
 
 /// Characters left as they are in a URI component, per SigV4's canonical encoding.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -23,15 +28,15 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
 
 /// The most keys one DeleteObjects request may name.
-pub const DELETE_BATCH: usize = 1000;
+pub(crate) const DELETE_BATCH: usize = 1000;
 /// The metadata header that carries an entry's expiry, so HEAD can answer has-key.
-pub const EXPIRES_HEADER: &str = "x-amz-meta-s3cache-expires";
+pub(crate) const EXPIRES_HEADER: &str = "x-amz-meta-s3cache-expires";
 /// The metadata header that carries the ids of the latest writes of an object, newest first,
 /// so a writer whose reply was lost can tell whether its write landed.
-pub const WRITES_HEADER: &str = "x-amz-meta-s3cache-writes";
-/// The metadata header that keeps an entry's key (see [`crate::key::remembered_key`]), so a
+pub(crate) const WRITES_HEADER: &str = "x-amz-meta-s3cache-writes";
+/// The metadata header that keeps an entry's key (see [`crate::core::key::remembered_key`]), so a
 /// listing can give keys back.
-pub const KEY_HEADER: &str = "x-amz-meta-s3cache-key";
+pub(crate) const KEY_HEADER: &str = "x-amz-meta-s3cache-key";
 /// Room for S3 XML replies (listings of 1000 keys are about 300 KB).
 const XML_REPLY_LIMIT: usize = 8 << 20;
 
@@ -102,22 +107,22 @@ pub struct PutOptions<'a> {
     pub sse: Option<&'a str>,
     /// Its KMS key.
     pub sse_kms_key_id: Option<&'a str>,
-    /// The entry's expiry, as [`crate::entry::Expiry::to_header`] writes it.
+    /// The entry's expiry, as [`crate::core::entry::Expiry::to_header`] writes it.
     pub expires: &'a str,
     /// The ids of this write and the ones before it, newest first, space-separated.
     pub writes: &'a str,
-    /// The entry's key, as [`crate::key::remembered_key`] keeps it.
+    /// The entry's key, as [`crate::core::key::remembered_key`] keeps it.
     pub key: Option<&'a str>,
 }
 
 /// Builds requests for one bucket.
 #[derive(Debug, Clone)]
-pub struct Bucket<'a> {
+pub struct RequestBuilder<'a> {
     /// Where the bucket is.
     pub endpoint: &'a Endpoint,
 }
 
-impl Bucket<'_> {
+impl RequestBuilder<'_> {
     /// GetObject.
     pub fn get_object(&self, name: &str, max_response_body: usize) -> Request {
         self.request("GET", self.object_url(name), max_response_body)
@@ -250,7 +255,7 @@ impl Request {
 /// Whether a reply is a transient failure worth sending the request again for: throttling,
 /// timeouts, server errors, by status or by S3 error code (also inside a 200 reply to a request
 /// whose success is an XML document).
-pub fn is_transient(request: &Request, response: &Response) -> bool {
+pub(crate) fn is_transient(request: &Request, response: &Response) -> bool {
     if is_transient_status(response.status) {
         return true;
     }
@@ -260,7 +265,7 @@ pub fn is_transient(request: &Request, response: &Response) -> bool {
 }
 
 /// The error a non-success response means; `action` says what was attempted.
-pub fn error_for(action: &str, response: &Response) -> Error {
+pub(crate) fn error_for(action: &str, response: &Response) -> Error {
     let reply = xml::parse_error(&response.body);
     let (code, message) = match &reply {
         Some(reply) => (reply.code.as_str(), reply.message.as_str()),
@@ -310,7 +315,7 @@ mod tests {
     #[test]
     fn object_names_are_percent_encoded_but_keep_slashes() {
         let endpoint = endpoint();
-        let bucket = Bucket {
+        let bucket = RequestBuilder {
             endpoint: &endpoint,
         };
         let request = bucket.get_object("dir with space/ü/41ab", 10);
@@ -325,7 +330,7 @@ mod tests {
     #[test]
     fn listing_query_is_sorted_and_encoded() {
         let endpoint = endpoint();
-        let bucket = Bucket {
+        let bucket = RequestBuilder {
             endpoint: &endpoint,
         };
         let request = bucket.list_objects("a b/", Some("tok/en="));
@@ -338,7 +343,7 @@ mod tests {
     #[test]
     fn puts_carry_conditions_acl_class_and_expiry() {
         let endpoint = endpoint();
-        let bucket = Bucket {
+        let bucket = RequestBuilder {
             endpoint: &endpoint,
         };
         let options = PutOptions {
@@ -405,7 +410,7 @@ mod tests {
     #[test]
     fn delete_objects_has_md5_of_its_body() {
         let endpoint = endpoint();
-        let bucket = Bucket {
+        let bucket = RequestBuilder {
             endpoint: &endpoint,
         };
         let request = bucket.delete_objects(&["a", "b&c"]);
@@ -423,7 +428,7 @@ mod tests {
     #[test]
     fn create_bucket_names_its_region_outside_us_east_1() {
         let endpoint = endpoint();
-        let bucket = Bucket {
+        let bucket = RequestBuilder {
             endpoint: &endpoint,
         };
         let plain = bucket.create_bucket("us-east-1", None);
@@ -454,7 +459,7 @@ mod tests {
     #[test]
     fn transient_replies_are_found_by_status_and_by_code() {
         let endpoint = endpoint();
-        let bucket = Bucket {
+        let bucket = RequestBuilder {
             endpoint: &endpoint,
         };
         let get = bucket.get_object("k", 10);

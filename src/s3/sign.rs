@@ -11,8 +11,8 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
 use super::Request;
-use crate::config::Credentials;
 use crate::error::{Error, Result};
+use crate::s3::Credentials;
 
 /// Signs requests for one set of credentials and region.
 pub struct Signer {
@@ -89,8 +89,8 @@ impl Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Endpoint;
-    use crate::s3::{Bucket, Condition, PutOptions};
+    use crate::s3::Endpoint;
+    use crate::s3::{Condition, PutOptions, RequestBuilder};
     use std::time::Duration;
 
     /// AWS's documented example key pair and date (the SigV4 examples in the S3 API reference).
@@ -153,7 +153,7 @@ mod tests {
     fn put_object_signature_is_stable() {
         let endpoint =
             Endpoint::resolve(Some("http://127.0.0.1:9000"), "us-east-1", "cache", None).unwrap();
-        let bucket = Bucket {
+        let bucket = RequestBuilder {
             endpoint: &endpoint,
         };
         let options = PutOptions {

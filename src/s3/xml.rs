@@ -5,11 +5,11 @@ use quick_xml::Reader;
 use quick_xml::escape::{escape, resolve_predefined_entity};
 use quick_xml::events::Event;
 
-use crate::cull::Listed;
+use crate::core::cull::Listed;
 
 /// An `<Error>` reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorReply {
+pub(crate) struct ErrorReply {
     /// S3's error code, e.g. `NoSuchKey`.
     pub code: String,
     /// Its human-readable message.
@@ -95,7 +95,7 @@ fn below_root(path: &[String]) -> Vec<&str> {
 }
 
 /// The `<Error>` in a body, if it has one.
-pub fn parse_error(body: &[u8]) -> Option<ErrorReply> {
+pub(crate) fn parse_error(body: &[u8]) -> Option<ErrorReply> {
     let mut reply = ErrorReply {
         code: String::new(),
         message: String::new(),
@@ -116,7 +116,7 @@ pub fn parse_error(body: &[u8]) -> Option<ErrorReply> {
 
 /// One page of a ListObjectsV2 reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListPage {
+pub(crate) struct ListPage {
     /// The objects on this page.
     pub objects: Vec<Listed>,
     /// Where the next page starts, when there is one.
@@ -124,7 +124,7 @@ pub struct ListPage {
 }
 
 /// Parses a ListObjectsV2 reply; an error names what is wrong with it.
-pub fn parse_list(body: &[u8]) -> Result<ListPage, String> {
+pub(crate) fn parse_list(body: &[u8]) -> Result<ListPage, String> {
     let mut objects = Vec::new();
     let mut truncated = false;
     let mut token = None;
@@ -166,7 +166,7 @@ pub fn parse_list(body: &[u8]) -> Result<ListPage, String> {
 }
 
 /// The failures a quiet DeleteObjects reply reports, as "key: code message" lines.
-pub fn parse_delete_failures(body: &[u8]) -> Result<Vec<String>, String> {
+pub(crate) fn parse_delete_failures(body: &[u8]) -> Result<Vec<String>, String> {
     if body.trim_ascii().is_empty() {
         return Ok(Vec::new());
     }
@@ -249,7 +249,7 @@ fn parse_time(text: &str) -> Option<i64> {
 const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /// The body of a quiet DeleteObjects request.
-pub fn delete_request(names: &[&str]) -> String {
+pub(crate) fn delete_request(names: &[&str]) -> String {
     let mut body = format!("<Delete xmlns=\"{S3_NAMESPACE}\"><Quiet>true</Quiet>");
     for name in names {
         body.push_str(&format!("<Object><Key>{}</Key></Object>", escape(*name)));
@@ -259,7 +259,7 @@ pub fn delete_request(names: &[&str]) -> String {
 }
 
 /// The body of a CreateBucket request outside us-east-1.
-pub fn create_bucket_configuration(region: &str) -> String {
+pub(crate) fn create_bucket_configuration(region: &str) -> String {
     format!(
         "<CreateBucketConfiguration xmlns=\"{S3_NAMESPACE}\">\
          <LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",

@@ -1,5 +1,0 @@
-//! The `s3cache` command; see `s3cache --help`.
-
-fn main() -> std::process::ExitCode {
-    s3cache_host::cli::main()
-}

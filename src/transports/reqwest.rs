@@ -1,0 +1,363 @@
+//! The cache without wasm: the same core over a native HTTP transport (reqwest), for Rust
+//! programs, and as the baseline the component is measured against.
+//!
+//! Calls block, as the component's do: from async code, run them with `spawn_blocking`.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+
+use super::{reply_limit, too_large};
+use crate::cache::Cache;
+use crate::client::transport::{Transport, TransportError};
+use crate::core::cull::CullMode;
+use crate::core::entry::DefaultLifetime;
+use crate::core::key::KeyScheme;
+use crate::error::{Error, Result};
+use crate::s3::Credentials;
+use crate::s3::{Request, Response};
+use crate::settings::Timeouts;
+use crate::settings::{Config, Settings};
+
+/// Sends requests with a pooled keep-alive reqwest client, several at once for batches. It
+/// honours HTTPS_PROXY / HTTP_PROXY / NO_PROXY and AWS_CA_BUNDLE, and resolves `*.localhost` to
+/// loopback.
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+    // Taken on drop (see below); there until then.
+    runtime: Option<tokio::runtime::Runtime>,
+    requests: AtomicU64,
+}
+
+impl ReqwestTransport {
+    /// A transport with these timeouts.
+    pub fn new(timeouts: Timeouts) -> Result<ReqwestTransport> {
+        Ok(ReqwestTransport {
+            client: http_client(timeouts)?,
+            runtime: Some(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?,
+            ),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// Requests sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    async fn send(&self, request: &Request) -> Result<Response, TransportError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| TransportError::Refused(format!("bad method {}", request.method)))?;
+        let mut builder = self.client.request(method, &request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if !request.body.is_empty() {
+            builder = builder.body(request.body.clone());
+        }
+        let response = builder.send().await.map_err(|error| from_reqwest(&error))?;
+        let status = response.status().as_u16();
+        let max_body = reply_limit(request, status);
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let declared = response
+            .content_length()
+            .filter(|_| request.method != "HEAD");
+        if let Some(len) = declared
+            && len > max_body as u64
+        {
+            return Err(too_large(len, max_body));
+        }
+        let mut body = Vec::with_capacity(declared.unwrap_or(0).min(max_body as u64) as usize);
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                TransportError::ReplyLost(format!("the response body broke off: {e}"))
+            })?;
+            body.extend_from_slice(&chunk);
+            if body.len() > max_body {
+                return Err(too_large(body.len() as u64, max_body));
+            }
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+impl Transport for ReqwestTransport {
+    fn send_all(&self, requests: &[Request]) -> Vec<Result<Response, TransportError>> {
+        let Some(runtime) = &self.runtime else {
+            let gone = || TransportError::NotSent("the transport has shut down".to_owned());
+            return requests.iter().map(|_| Err(gone())).collect();
+        };
+        runtime.block_on(join_all(requests.iter().map(|request| self.send(request))))
+    }
+}
+
+impl Drop for ReqwestTransport {
+    fn drop(&mut self) {
+        // A runtime dropped the ordinary way waits for its tasks, which tokio forbids inside
+        // another runtime (a cache dropped in async code): let it go in the background.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Idle keep-alive connections kept per host.
+const POOL_IDLE_PER_HOST: usize = 64;
+
+/// The reqwest client the native transport and the `s3cache` host share: keep-alive, no Nagle,
+/// the proxy variables, AWS_CA_BUNDLE, `*.localhost` on loopback.
+pub fn http_client(timeouts: Timeouts) -> Result<reqwest::Client> {
+    // rustls needs a process-wide crypto provider; ring is the one this build carries.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .read_timeout(timeouts.first_byte.max(timeouts.between_bytes))
+        .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+        .tcp_nodelay(true)
+        .dns_resolver(Arc::new(LocalhostResolver));
+    if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|path| !path.is_empty()) {
+        let pem = std::fs::read(&path).map_err(|e| {
+            Error::InvalidConfig(format!(
+                "AWS_CA_BUNDLE: cannot read {}: {e}",
+                std::path::Path::new(&path).display()
+            ))
+        })?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| Error::InvalidConfig(format!("AWS_CA_BUNDLE: not a PEM bundle: {e}")))?;
+        builder = builder.tls_certs_merge(certificates);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))
+}
+
+/// The system resolver, except that `localhost` and every `*.localhost` name are loopback (RFC
+/// 6761, as curl and browsers have it), so virtual-hosted addressing reaches a local server.
+struct LocalhostResolver;
+
+impl reqwest::dns::Resolve for LocalhostResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = if host == "localhost" || host.ends_with(".localhost") {
+                vec![
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                    SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+                ]
+            } else {
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect()
+            };
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether a failed request may have reached the server decides whether resending is safe.
+fn from_reqwest(error: &reqwest::Error) -> TransportError {
+    if error.is_builder() {
+        TransportError::Refused(format!("the request could not be made: {error}"))
+    } else if error.is_connect() {
+        TransportError::NotSent(format!("cannot connect: {error}"))
+    } else if error.is_timeout() {
+        TransportError::ReplyLost("no reply within the timeout".to_owned())
+    } else {
+        TransportError::ReplyLost(error.to_string())
+    }
+}
+
+/// Builds a native [`Cache`]: the config record's fields as `with_*` setters; `build` validates
+/// them as the component's `open` does.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    settings: Settings,
+}
+
+impl Builder {
+    /// A cache in `bucket` with these credentials, in us-east-1 on AWS S3 until told otherwise.
+    pub fn new(bucket: &str, credentials: Credentials) -> Builder {
+        Builder {
+            settings: Settings::new(bucket, "us-east-1", credentials),
+        }
+    }
+
+    /// A builder starting from complete settings.
+    pub fn from_settings(settings: Settings) -> Builder {
+        Builder { settings }
+    }
+
+    /// A cache in `bucket`, with the credentials, region and endpoint from the standard AWS
+    /// variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION or
+    /// AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL). Missing credentials fail
+    /// at `build`.
+    pub fn from_env(bucket: &str) -> Builder {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let credentials = Credentials {
+            access_key_id: var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+            session_token: var("AWS_SESSION_TOKEN"),
+        };
+        let mut builder = Builder::new(bucket, credentials);
+        if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+            builder.settings.region = region;
+        }
+        builder.settings.endpoint = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL"));
+        builder
+    }
+
+    /// The bucket's region.
+    pub fn with_region(mut self, region: &str) -> Builder {
+        self.settings.region = region.to_owned();
+        self
+    }
+
+    /// An S3-compatible endpoint, `http(s)://host[:port][/base-path]`.
+    pub fn with_endpoint(mut self, endpoint: &str) -> Builder {
+        self.settings.endpoint = Some(endpoint.to_owned());
+        self
+    }
+
+    /// Path-style (true) or virtual-hosted (false) addressing.
+    pub fn with_path_style(mut self, path_style: bool) -> Builder {
+        self.settings.path_style = Some(path_style);
+        self
+    }
+
+    /// The prefix under which entries live.
+    pub fn with_location(mut self, location: &str) -> Builder {
+        self.settings.location = location.to_owned();
+        self
+    }
+
+    /// Django's KEY_PREFIX and VERSION.
+    pub fn with_key_prefix(mut self, key_prefix: &str, version: i64) -> Builder {
+        self.settings.key_prefix = key_prefix.to_owned();
+        self.settings.version = version;
+        self
+    }
+
+    /// Keys arrive made (hashed as given) rather than prefixed here.
+    pub fn with_key_scheme(mut self, scheme: KeyScheme) -> Builder {
+        self.settings.key_scheme = scheme;
+        self
+    }
+
+    /// The lifetime of default-ttl writes, in milliseconds (`None`: forever).
+    pub fn with_default_lifetime(mut self, lifetime: DefaultLifetime) -> Builder {
+        self.settings.default_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Django's MAX_ENTRIES (0: unlimited) and CULL_FREQUENCY, and how writes count.
+    pub fn with_culling(
+        mut self,
+        max_entries: u32,
+        cull_frequency: u32,
+        mode: CullMode,
+    ) -> Builder {
+        self.settings.max_entries = Some(max_entries);
+        self.settings.cull_frequency = Some(cull_frequency);
+        self.settings.cull_mode = mode;
+        self
+    }
+
+    /// Deflate values longer than this (`None`: never).
+    pub fn with_compression(mut self, above: Option<u32>) -> Builder {
+        self.settings.compress_above = Some(above);
+        self
+    }
+
+    /// Create the bucket when it is missing.
+    pub fn with_create_bucket(mut self, create: bool) -> Builder {
+        self.settings.create_bucket = create;
+        self
+    }
+
+    /// Any other setting, on the settings themselves.
+    pub fn with_settings(mut self, change: impl FnOnce(&mut Settings)) -> Builder {
+        change(&mut self.settings);
+        self
+    }
+
+    /// Validates the settings and makes the cache; it sends no request.
+    pub fn build(self) -> Result<Cache<ReqwestTransport>> {
+        let config = Config::new(self.settings)?;
+        let transport = ReqwestTransport::new(config.timeouts)?;
+        Ok(Cache::new(config, transport))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localhost_names_resolve_to_loopback() {
+        use reqwest::dns::Resolve;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for name in ["localhost", "bucket.localhost", "a.b.LOCALHOST."] {
+            let addrs: Vec<SocketAddr> = runtime
+                .block_on(LocalhostResolver.resolve(name.parse().unwrap()))
+                .unwrap()
+                .collect();
+            assert!(addrs.iter().all(|addr| addr.ip().is_loopback()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_builder_validates_as_open_does() {
+        let credentials = Credentials {
+            access_key_id: "id".to_owned(),
+            secret_access_key: "secret".to_owned(),
+            session_token: None,
+        };
+        let built = Builder::new("Bad_Bucket", credentials.clone()).build();
+        assert!(
+            matches!(built, Err(Error::InvalidConfig(message)) if message.starts_with("bucket: "))
+        );
+        let cache = Builder::new("good-bucket", credentials)
+            .with_endpoint("http://127.0.0.1:1")
+            .with_location("x")
+            .build();
+        assert!(cache.is_ok());
+    }
+
+    #[test]
+    fn a_dead_endpoint_is_unavailable_not_a_panic() {
+        let credentials = Credentials {
+            access_key_id: "id".to_owned(),
+            secret_access_key: "secret".to_owned(),
+            session_token: None,
+        };
+        let cache = Builder::new("bucket", credentials)
+            .with_endpoint("http://127.0.0.1:1")
+            .with_settings(|s| s.max_attempts = Some(1))
+            .build()
+            .unwrap();
+        assert!(matches!(cache.get("k"), Err(Error::Unavailable(_))));
+    }
+}
