@@ -3,7 +3,16 @@
 /// Why a cache operation failed. A miss is never an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// The configuration cannot work.
+    /// A setting is unknown, malformed, or contradicts another; `setting` is its name in the
+    /// table, so a caller can name its own option for it.
+    #[error("invalid config: {setting}: {reason}")]
+    InvalidSetting {
+        /// The setting's name in the table.
+        setting: String,
+        /// Why, never quoting a secret.
+        reason: String,
+    },
+    /// The configuration cannot work as a whole.
     #[error("invalid config: {0}")]
     InvalidConfig(String),
     /// The arguments cannot be served (an increment that overflows, a bad key).
@@ -37,6 +46,10 @@ impl Error {
     pub(crate) fn with_context(self, context: &str) -> Error {
         let prefixed = |message: String| format!("{context}: {message}");
         match self {
+            Error::InvalidSetting { setting, reason } => Error::InvalidSetting {
+                setting,
+                reason: prefixed(reason),
+            },
             Error::InvalidConfig(m) => Error::InvalidConfig(prefixed(m)),
             Error::InvalidInput(m) => Error::InvalidInput(prefixed(m)),
             Error::NoSuchKey(m) => Error::NoSuchKey(prefixed(m)),

@@ -50,9 +50,9 @@ pub use core::entry::Ttl;
 pub use core::key::{KeyScheme, object_name};
 pub use error::{Error, Result};
 pub use s3::Credentials;
-pub use settings::{Settings, Timeouts};
+pub use settings::{SETTINGS, Setting, Settings, Timeouts, setting};
 #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
-pub use transports::reqwest::{Builder, ReqwestTransport, http_client};
+pub use transports::reqwest::{Builder, ReqwestTransport, http_client, is_dns_failure};
 
 /// Internals the criterion benches and the end-to-end tests reach for: not a stable API.
 #[cfg(feature = "internals")]

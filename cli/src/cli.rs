@@ -75,36 +75,44 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    match &cli.command {
-        Command::Server { addr } => return server::serve(*addr, &cli.store.data_dir()?).await,
-        Command::Plug(args) => return plug::plug(args),
+    let Cli {
+        store,
+        component,
+        command,
+    } = cli;
+    match command {
+        Command::Server { addr } => server::serve(addr, &store.data_dir()?).await,
+        Command::Plug(args) => plug::plug(&args),
         Command::ServeApp(args) => {
-            let (config, _server) = cli.store.resolve().await?;
-            return serve_app::serve(args, &config).await;
+            let (config, _server) = store.resolve().await?;
+            serve_app::serve(&args, &config).await
         }
-        _ => {}
-    }
-    let runtime = match &cli.component {
-        Some(path) => Runtime::from_file(path)?,
-        None => Runtime::new(EMBEDDED_COMPONENT)?,
-    };
-    let (config, _server) = cli.store.resolve().await?;
-    match cli.command {
-        Command::Demo => demo::run(&runtime, config).await,
-        Command::Bench(args) => bench::run(&runtime, config, &args).await,
-        Command::Server { .. } | Command::Plug(_) | Command::ServeApp(_) => {
-            unreachable!("run above")
+        Command::Demo => {
+            let runtime = load(component.as_deref())?;
+            let (config, _server) = store.resolve().await?;
+            demo::run(&runtime, config).await
+        }
+        Command::Bench(args) => {
+            let runtime = load(component.as_deref())?;
+            let (config, _server) = store.resolve().await?;
+            bench::run(&runtime, config, &args).await
         }
         Command::Cache(command) => {
+            let runtime = load(component.as_deref())?;
+            let (config, _server) = store.resolve().await?;
             let mut store = runtime.open_store(&config).await?;
             // Clears and culls of big locations take a while: show that requests go out.
             let _progress = Progress::start(&runtime);
-            ops::execute(
-                &mut store,
-                command,
-                config.max_value_bytes.unwrap_or(u32::MAX),
-            )
-            .await
+            let max_value_bytes = config.to_settings()?.max_value_bytes;
+            ops::execute(&mut store, command, max_value_bytes).await
         }
+    }
+}
+
+/// The component at `path`, or the one built into the binary.
+fn load(path: Option<&std::path::Path>) -> Result<Runtime> {
+    match path {
+        Some(path) => Runtime::from_file(path),
+        None => Runtime::new(EMBEDDED_COMPONENT),
     }
 }

@@ -6,26 +6,23 @@
 mod common;
 
 use common::{ACCESS_KEY, S3, SECRET_KEY};
-use s3cache_runtime::{
-    CacheStore, Config, Credentials, CullMode, EMBEDDED_COMPONENT, Runtime, Ttl, answer,
-};
+use s3cache_runtime::{CacheStore, Config, Credentials, EMBEDDED_COMPONENT, Runtime, Ttl, answer};
 
-fn config(s3: &S3, location: &str, max_entries: u32, cull_mode: CullMode) -> Config {
+/// A store under `location` with `max-entries` and `cull-mode` as the table writes them.
+fn config(s3: &S3, location: &str, max_entries: &str, cull_mode: &str) -> Config {
     let credentials = Credentials {
         access_key_id: ACCESS_KEY.to_owned(),
         secret_access_key: SECRET_KEY.to_owned(),
         session_token: None,
     };
-    Config {
-        endpoint: Some(s3.endpoint()),
-        location: location.to_owned(),
-        default_ttl: Ttl::Never,
-        max_entries: Some(max_entries),
-        cull_frequency: Some(3),
-        cull_mode: Some(cull_mode),
-        create_bucket: true,
-        ..Config::new(s3.bucket(), "us-east-1", credentials)
-    }
+    Config::new(s3.bucket(), credentials)
+        .with("endpoint", s3.endpoint())
+        .with("location", location)
+        .with("default-timeout", "never")
+        .with("max-entries", max_entries)
+        .with("cull-frequency", 3)
+        .with("cull-mode", cull_mode)
+        .with("create-bucket", true)
 }
 
 struct Bench {
@@ -82,8 +79,7 @@ fn exact_mode_keeps_djangos_counts() {
     let bench = Bench::new();
     for (frequency, expected) in [(3, 29), (0, 19)] {
         let location = format!("exact{frequency}");
-        let mut config = config(&s3, &location, 30, CullMode::Exact);
-        config.cull_frequency = Some(frequency);
+        let config = config(&s3, &location, "30", "exact").with("cull-frequency", frequency);
         let mut store = bench.open(&config);
         let (requests, _) = bench.set_each(&mut store, &keys("cull", 49), &s3, &location, 1000);
         assert_eq!(s3.entry_count(&location), expected);
@@ -96,7 +92,7 @@ fn exact_mode_keeps_djangos_counts() {
 fn sampled_mode_stays_near_the_limit_for_about_one_request_per_set() {
     let s3 = S3::start();
     let bench = Bench::new();
-    let mut store = bench.open(&config(&s3, "sampled", 2000, CullMode::Sampled));
+    let mut store = bench.open(&config(&s3, "sampled", "2000", "sampled"));
     let (requests, highest) = bench.set_each(&mut store, &keys("k", 2300), &s3, "sampled", 50);
     let per_set = requests as f64 / 2300.0;
     let count = s3.entry_count("sampled");
@@ -113,7 +109,7 @@ fn sampled_mode_stays_near_the_limit_for_about_one_request_per_set() {
 fn unlimited_sets_cost_exactly_one_request() {
     let s3 = S3::start();
     let bench = Bench::new();
-    let mut store = bench.open(&config(&s3, "unlimited", 0, CullMode::Auto));
+    let mut store = bench.open(&config(&s3, "unlimited", "unlimited", "auto"));
     let (requests, _) = bench.set_each(&mut store, &keys("k", 300), &s3, "unlimited", 1000);
     assert_eq!(requests, 300);
     assert_eq!(s3.entry_count("unlimited"), 300);
@@ -123,7 +119,7 @@ fn unlimited_sets_cost_exactly_one_request() {
 fn clear_removes_thousands_of_entries_and_only_entries() {
     let s3 = S3::start();
     let bench = Bench::new();
-    let mut store = bench.open(&config(&s3, "many", 0, CullMode::Auto));
+    let mut store = bench.open(&config(&s3, "many", "unlimited", "auto"));
     for chunk in keys("k", 5000).chunks(1000) {
         let batch: Vec<(String, Vec<u8>)> =
             chunk.iter().map(|k| (k.clone(), b"v".to_vec())).collect();

@@ -87,11 +87,19 @@ fn no_failing_run_prints_a_secret() {
 
 #[test]
 fn the_server_command_never_prints_its_secret() {
+    // A port already taken: the server reads its credentials, then fails to bind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = taken.local_addr().expect("its address").to_string();
     let server = Cli::new()
         .env("AWS_ACCESS_KEY_ID", "id")
         .env("AWS_SECRET_ACCESS_KEY", CANARY_SECRET)
-        .run(&["server", "--addr", "256.0.0.1:1"]);
+        .run(&["server", "--addr", &addr]);
     assert_ne!(server.code, 0);
+    assert!(
+        server.stderr.contains(&addr),
+        "it failed binding, after reading its secret: {}",
+        server.stderr
+    );
     assert!(!leaks(&server), "{}", server.stderr);
 }
 
@@ -102,7 +110,7 @@ fn the_hosts_config_debug_form_hides_the_secrets() {
         secret_access_key: CANARY_SECRET.into(),
         session_token: Some(CANARY_TOKEN.into()),
     };
-    let config = Config::new("b", "us-east-1", credentials);
+    let config = Config::new("b", credentials).with("region", "us-east-1");
     let debug = format!("{config:?} {config:#?}");
     assert!(debug.contains("AKIDVISIBLE"));
     assert!(

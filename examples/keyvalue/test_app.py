@@ -355,6 +355,29 @@ def test_a_missing_setting_is_named(server: Server, tmp_path: Path):
     assert secret not in log.read_text(errors="replace")
 
 
+def test_a_wrong_secret_is_access_denied(server: Server, tmp_path: Path):
+    """wasi:keyvalue has an access-denied error: a store whose secret S3 refuses answers it
+    (the app prints the case), for a single call and for a batch alike."""
+    port = free_port()
+    log = tmp_path / "host.log"
+    secret = "canary-" + uuid.uuid4().hex
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=server.access_key_id, AWS_SECRET_ACCESS_KEY=secret)
+    command = [S3CACHE, "--endpoint", server.endpoint, "serve-app", str(APP)]
+    command += ["--listen", f"127.0.0.1:{port}"]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
+    try:
+        wait_for_port(port, process, "s3cache serve-app")
+        running = Running(f"http://127.0.0.1:{port}", server, "unused", log)
+        for method, path, body in (("GET", "/get", b""), ("POST", "/set-many", b'[["a", "1"]]')):
+            status, answer = running.call(method, path, body, key="k")
+            assert (status, answer.strip()) == (500, b"access-denied"), (path, answer)
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert secret not in log.read_text(errors="replace")
+
+
 def test_spin_without_the_variables_grant_says_what_to_grant(server: Server, tmp_path: Path):
     """Least privilege: a dependency that does not inherit the app's variables cannot read its
     settings, and the app's call says which grant is missing."""

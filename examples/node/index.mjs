@@ -29,25 +29,24 @@ function check(what, actual, expected) {
   }
 }
 
-// jco maps the WIT record to camelCase fields, option<T> to T | undefined, variants to
-// { tag, val }, s64 to BigInt, and resources to classes (the credentials are one, so the secret
-// never shows when the config is logged).
+// jco maps the WIT record to camelCase fields, list<tuple<string, string>> to an array of
+// pairs, variants to { tag, val }, s64 to BigInt, and resources to classes (the credentials
+// are one, so the secret never shows when the config is logged).
 const store = Store.open({
   bucket: 's3cache',
-  region: 'us-east-1',
-  endpoint: process.env.S3CACHE_ENDPOINT ?? 'http://127.0.0.1:9000',
-  pathStyle: true,
   credentials: new Credentials(
     process.env.AWS_ACCESS_KEY_ID ?? '',
     process.env.AWS_SECRET_ACCESS_KEY ?? '',
     process.env.AWS_SESSION_TOKEN,
   ),
-  // A location of its own, so the tour never touches other entries in the bucket.
-  location: 'examples/node',
-  keyPrefix: '',
-  version: 1n,
-  defaultTtl: { tag: 'seconds', val: 300n },
-  createBucket: true,
+  // Every other setting of s3cache's table, by name and as text; the rest keep their defaults.
+  settings: [
+    ['endpoint', process.env.S3CACHE_ENDPOINT ?? 'http://127.0.0.1:9000'],
+    ['addressing', 'path'],
+    // A location of its own, so the tour never touches other entries in the bucket.
+    ['location', 'examples/node'],
+    ['create-bucket', 'true'],
+  ],
 });
 
 const ttl = { tag: 'default' };

@@ -115,39 +115,19 @@ def credentials():
 
 
 def config():
-    """The store config (the credentials are added by Cache); the endpoint from the
-    environment."""
+    """The store config (the credentials are added by Cache): the bucket, and every other
+    setting of s3cache's table by name and as text; the endpoint from the environment."""
     return record(
         bucket="s3cache",
-        region="us-east-1",
-        endpoint=os.environ.get("S3CACHE_ENDPOINT", "http://127.0.0.1:9000"),
-        path_style=True,
         credentials=None,
-        # A location of its own, so the tour never touches other entries in the bucket.
-        location="examples/python",
-        key_prefix="",
-        version=1,
-        key_scheme=None,
-        default_ttl=Variant("seconds", 300),
-        max_entries=None,
-        cull_frequency=None,
-        cull_mode=None,
-        # Unlike the other options, option<compression> must be tagged: its `off` case and
-        # `none` would both be Python None. Variant("some", 2048) would mean above(2048).
-        compression=Variant("none"),
-        max_value_bytes=None,
-        acl=None,
-        bucket_acl=None,
-        storage_class=None,
-        reduced_redundancy=False,
-        sse=None,
-        sse_kms_key_id=None,
-        create_bucket=True,
-        max_attempts=None,
-        deadline_ms=None,
-        connect_timeout_ms=None,
-        first_byte_timeout_ms=None,
-        between_bytes_timeout_ms=None,
+        settings=[
+            ("endpoint", os.environ.get("S3CACHE_ENDPOINT", "http://127.0.0.1:9000")),
+            ("addressing", "path"),
+            # A location of its own, so the tour never touches other entries in the bucket.
+            ("location", "examples/python"),
+            ("compress-above", "off"),
+            ("create-bucket", "true"),
+        ],
     )
 
 

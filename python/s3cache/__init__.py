@@ -5,7 +5,7 @@ s3cache WebAssembly component (the one Spin and the `s3cache` CLI run) in an emb
 """
 
 from . import errors
-from .cache import DEFAULT, Cache, Timeout
+from .cache import DEFAULT, SETTINGS, Cache, Timeout
 from .errors import *  # noqa: F403 - one class per WIT error case
 
-__all__ = ["Cache", "DEFAULT", "Timeout", *errors.__all__]
+__all__ = ["Cache", "DEFAULT", "SETTINGS", "Timeout", *errors.__all__]

@@ -13,12 +13,9 @@ import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import _native
-from .errors import InvalidConfig
+from .errors import InvalidConfig, InvalidSetting
 
-__all__ = ["Cache", "DEFAULT", "Timeout"]
-
-#: The largest value accepted by default (64 MiB), as in the component.
-DEFAULT_MAX_VALUE_BYTES = 64 << 20
+__all__ = ["Cache", "DEFAULT", "SETTINGS", "Timeout"]
 
 _I64_MAX = 2**63 - 1
 
@@ -66,9 +63,29 @@ def _millis(timeout: Union[int, float]) -> int:
     return min(math.ceil(timeout * 1000), _I64_MAX)
 
 
-def _optional_millis(seconds: Optional[float]) -> Optional[int]:
-    """A duration setting in seconds as the component's milliseconds; None keeps its default."""
-    return None if seconds is None else max(1, _millis(seconds))
+#: The table of settings, from the extension (the one in the Rust core): every keyword below
+#: and every Django OPTIONS name comes from it.
+SETTINGS: List[Dict[str, Any]] = _native.settings_table()
+
+#: The credentials' rows: their own parameters, and their environment variables.
+_SECRETS = {row["name"]: row for row in SETTINGS if row["secret"]}
+
+#: The settings a keyword sets (the bucket and the credentials have their own parameters).
+_KEYWORDS = {
+    row["python"]: row for row in SETTINGS if not row["secret"] and row["name"] != "bucket"
+}
+
+
+def setting_text(row: Mapping[str, Any], value: Any) -> Optional[str]:
+    """A Python value as the text every surface writes for the setting `row`; None leaves the
+    default, except where the setting gives None a meaning (`never`, `unlimited`, `off`)."""
+    if value is None:
+        return row["null"]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    raise TypeError(f"{row['python']}: {value!r} is not a number, a string or a bool")
 
 
 def _bytes(value: Value) -> bytes:
@@ -88,15 +105,18 @@ def _key(key: str) -> str:
 class Cache:
     """A cache in one S3 bucket and location.
 
-    Credentials come from the arguments, else from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-    AWS_SESSION_TOKEN; the region from AWS_REGION or AWS_DEFAULT_REGION (else us-east-1); the
-    endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (else AWS S3 in the region).
+    Credentials come from the arguments, else from their environment variables (the table's:
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). Every other setting is a
+    keyword named after the table of settings (`SETTINGS`; docs/reference/configuration.md):
+    region, endpoint, location, max_entries, default_timeout, deadline, ... A keyword not
+    given is read from the setting's environment variables (AWS_REGION, AWS_ENDPOINT_URL,
+    S3CACHE_MAX_ENTRIES, ...), else takes its default.
+    Values are what the table writes (`max_entries=1000`, `deadline=2.5`, `addressing="path"`);
+    None means `never` for default_timeout, `unlimited` for max_entries, `off` for
+    compress_above, and the default elsewhere.
 
-    Opening sends no request: a wrong bucket or credentials show up as errors of the first call.
-    Transient failures are retried (max_attempts per request, 4 by default); `deadline` (seconds,
-    10 by default) bounds the retries and the waits for other writers of the same key.
-    `max_entries=None` never culls (bound the bucket with an S3 lifecycle rule); `cull_mode` is
-    "auto" (exact up to 1000 entries), "exact" or "sampled".
+    Opening sends no request: a wrong bucket or credentials show up as errors of the first call,
+    a malformed setting as InvalidSetting naming it.
     A Cache may be shared between threads (calls on one Cache queue; use one per thread for
     parallel calls) and survives a fork (the child reopens it).
     """
@@ -105,84 +125,53 @@ class Cache:
         self,
         bucket: str,
         *,
-        region: Optional[str] = None,
-        endpoint_url: Optional[str] = None,
-        path_style: Optional[bool] = None,
         access_key_id: Optional[str] = None,
         secret_access_key: Optional[str] = None,
         session_token: Optional[str] = None,
-        location: str = "",
-        key_prefix: str = "",
-        version: int = 1,
-        made_keys: bool = False,
-        default_timeout: Optional[float] = 300,
-        max_entries: Optional[int] = 300,
-        cull_frequency: int = 3,
-        cull_mode: str = "auto",
-        compress_above: Optional[int] = 1024,
-        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
-        acl: Optional[str] = None,
-        bucket_acl: Optional[str] = None,
-        storage_class: Optional[str] = None,
-        reduced_redundancy: bool = False,
-        sse: Optional[str] = None,
-        sse_kms_key_id: Optional[str] = None,
-        create_bucket: bool = False,
-        max_attempts: Optional[int] = None,
-        deadline: Optional[float] = None,
-        connect_timeout: Optional[float] = None,
-        first_byte_timeout: Optional[float] = None,
-        between_bytes_timeout: Optional[float] = None,
+        **settings: Any,
     ) -> None:
-        access_key_id = access_key_id or _env("AWS_ACCESS_KEY_ID")
-        secret_access_key = secret_access_key or _env("AWS_SECRET_ACCESS_KEY")
-        if not access_key_id or not secret_access_key:
-            raise InvalidConfig(
-                "credentials: pass access_key_id and secret_access_key, or set "
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        unknown = sorted(set(settings) - set(_KEYWORDS))
+        if unknown:
+            raise TypeError(
+                f"Cache: unknown settings {', '.join(unknown)}; known: {', '.join(_KEYWORDS)}"
             )
+        given = {"access-key-id": access_key_id, "secret-access-key": secret_access_key}
+        given["session-token"] = session_token
+        for name, value in given.items():
+            if not value:
+                given[name] = _env(*_SECRETS[name]["env"])
+        for name in ("access-key-id", "secret-access-key"):
+            if not given[name]:
+                variables = " or ".join(_SECRETS[name]["env"])
+                raise InvalidSetting(
+                    f"{name}: pass {_SECRETS[name]['python']}, or set {variables}",
+                    setting=name,
+                    reason=f"not set, nor {variables} in the environment",
+                )
+        pairs: List[Tuple[str, str]] = []
+        for keyword, row in _KEYWORDS.items():
+            if keyword in settings:
+                text = setting_text(row, settings[keyword])
+            else:
+                text = _env(*row["env"])
+            if text is not None:
+                pairs.append((row["name"], text))
         self._config = dict(
             bucket=bucket,
-            region=region or _env("AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1",
-            endpoint=endpoint_url or _env("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
-            path_style=path_style,
-            access_key_id=access_key_id,
-            secret_access_key=secret_access_key,
-            session_token=session_token or _env("AWS_SESSION_TOKEN"),
-            location=location,
-            key_prefix=key_prefix,
-            version=version,
-            made_keys=made_keys,
-            default_ttl_ms=None if default_timeout is None else _millis(default_timeout),
-            # The component's 0 is "unlimited".
-            max_entries=0 if max_entries is None else max_entries,
-            cull_frequency=cull_frequency,
-            cull_mode=cull_mode,
-            compress_above=compress_above,
-            max_value_bytes=max_value_bytes,
-            acl=acl,
-            bucket_acl=bucket_acl,
-            storage_class=storage_class,
-            reduced_redundancy=reduced_redundancy,
-            sse=sse,
-            sse_kms_key_id=sse_kms_key_id,
-            create_bucket=create_bucket,
-            max_attempts=max_attempts,
-            deadline_ms=_optional_millis(deadline),
-            connect_timeout_ms=_optional_millis(connect_timeout),
-            first_byte_timeout_ms=_optional_millis(first_byte_timeout),
-            between_bytes_timeout_ms=_optional_millis(between_bytes_timeout),
+            access_key_id=given["access-key-id"],
+            secret_access_key=given["secret-access-key"],
+            session_token=given["session-token"],
+            settings=pairs,
         )
-        self._default_ms = self._config["default_ttl_ms"]
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._native: Optional[_native.Store] = _native.Store.open(**self._config)
 
     def __repr__(self) -> str:
-        config = self._config
-        where = config["endpoint"] or f"AWS S3 in {config['region']}"
+        given = dict(self._config["settings"])
+        where = given.get("endpoint") or f"AWS S3 in {given.get('region', 'us-east-1')}"
         return (
-            f"Cache(bucket={config['bucket']!r}, location={config['location']!r}, "
+            f"Cache(bucket={self._config['bucket']!r}, location={given.get('location', '')!r}, "
             f"endpoint={where!r})"
         )
 
@@ -206,9 +195,10 @@ class Cache:
                 self._pid = os.getpid()
             return self._native
 
-    def _ttl(self, timeout: Timeout) -> Optional[int]:
+    def _ttl(self, timeout: Timeout) -> Union[int, str, None]:
+        """The extension's ttl: milliseconds, None for never, "default" for the store's."""
         if timeout is DEFAULT:
-            return self._default_ms
+            return "default"
         if timeout is None:
             return None
         return _millis(timeout)  # type: ignore[arg-type]

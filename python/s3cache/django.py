@@ -18,14 +18,14 @@ from __future__ import annotations
 import logging
 import math
 import pickle
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.exceptions import ImproperlyConfigured
 
-from .cache import DEFAULT_MAX_VALUE_BYTES, Cache
-from .errors import InvalidConfig, InvalidInput, NoSuchKey, NotAnInteger
+from .cache import SETTINGS, Cache
+from .errors import InvalidConfig, InvalidInput, InvalidSetting, NoSuchKey, NotAnInteger
 
 __all__ = ["S3Cache"]
 
@@ -35,105 +35,14 @@ _I64 = range(-(2**63), 2**63)
 _DIGITS = b"-0123456789"
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"a string, not {type(value).__name__}")
-    return value
+#: OPTIONS: the table's Django names (each setting's, from the extension), and the settings
+#: each falls back on. Django applies KEY_PREFIX, VERSION and TIMEOUT itself.
+_BY_OPTION = {row["django"]: row for row in SETTINGS if row["django"]}
 
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"True or False, not {value!r}")
-    return value
-
-
-def _count(value: Any, least: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not least <= value < 2**32:
-        raise TypeError(f"a whole number from {least} to {2**32 - 1}, not {value!r}")
-    return value
-
-
-def _positive(value: Any) -> int:
-    return _count(value, least=1)
-
-
-def _limit(value: Any) -> Optional[int]:
-    return None if value is None else _positive(value)
-
-
-def _cull_mode(value: Any) -> str:
-    if value not in ("auto", "exact", "sampled"):
-        raise TypeError(f'"auto", "exact" or "sampled", not {value!r}')
-    return value
-
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise TypeError(f"a positive number of seconds, not {value!r}")
-    return value
-
-
-def _addressing(value: Any) -> Optional[bool]:
-    styles = {"path": True, "virtual": False, "auto": None}
-    if value not in styles:
-        raise TypeError(f'"path", "virtual" or "auto", not {value!r}')
-    return styles[value]
-
-
-# OPTIONS: name -> (parser, Django settings to fall back on, in order). The names of
-# django-s3-cache first, then the rest of the component's config.
-_OPTIONS: Dict[str, Tuple[Callable[[Any], Any], Tuple[str, ...]]] = {
-    "ACCESS_KEY_ID": (_text, ("AWS_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID")),
-    "SECRET_ACCESS_KEY": (_text, ("AWS_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")),
-    "SESSION_TOKEN": (_text, ("AWS_SESSION_TOKEN",)),
-    "STORAGE_BUCKET_NAME": (_text, ("AWS_STORAGE_BUCKET_NAME",)),
-    "LOCATION": (_text, ()),
-    "DEFAULT_ACL": (_text, ()),
-    "BUCKET_ACL": (_text, ("AWS_BUCKET_ACL",)),
-    "REDUCED_REDUNDANCY": (_flag, ("AWS_REDUCED_REDUNDANCY",)),
-    "IS_GZIPPED": (_flag, ("AWS_IS_GZIPPED",)),
-    "MAX_ENTRIES": (_limit, ()),
-    "CULL_MODE": (_cull_mode, ()),
-    "CULL_FREQUENCY": (_count, ()),
-    "ENDPOINT_URL": (_text, ("AWS_S3_ENDPOINT_URL",)),
-    "REGION_NAME": (_text, ("AWS_S3_REGION_NAME",)),
-    "STORAGE_CLASS": (_text, ()),
-    "SSE": (_text, ()),
-    "SSE_KMS_KEY_ID": (_text, ()),
-    "ADDRESSING_STYLE": (_addressing, ("AWS_S3_ADDRESSING_STYLE",)),
-    "AUTO_CREATE_BUCKET": (_flag, ("AWS_AUTO_CREATE_BUCKET",)),
-    "COMPRESS_ABOVE": (_count, ()),
-    "MAX_VALUE_BYTES": (_positive, ()),
-    "MAX_ATTEMPTS": (_positive, ()),
-    "DEADLINE": (_seconds, ()),
-    "CONNECT_TIMEOUT": (_seconds, ()),
-    "FIRST_BYTE_TIMEOUT": (_seconds, ()),
-    "BETWEEN_BYTES_TIMEOUT": (_seconds, ()),
-}
-
-# Which option a config field the component refuses comes from (its message names the field).
-_FIELD_OPTIONS = {
-    "bucket": "STORAGE_BUCKET_NAME",
-    "region": "REGION_NAME",
-    "endpoint": "ENDPOINT_URL",
-    "path-style": "ADDRESSING_STYLE",
-    "credentials.access-key-id": "ACCESS_KEY_ID",
-    "credentials.secret-access-key": "SECRET_ACCESS_KEY",
-    "credentials.session-token": "SESSION_TOKEN",
-    "acl": "DEFAULT_ACL",
-    "bucket-acl": "BUCKET_ACL",
-    "storage-class": "STORAGE_CLASS",
-    "reduced-redundancy": "REDUCED_REDUNDANCY",
-    "sse": "SSE",
-    "sse-kms-key-id": "SSE_KMS_KEY_ID",
-    "max-entries": "MAX_ENTRIES",
-    "cull-mode": "CULL_MODE",
-    "max-attempts": "MAX_ATTEMPTS",
-    "deadline-ms": "DEADLINE",
-    "connect-timeout-ms": "CONNECT_TIMEOUT",
-    "first-byte-timeout-ms": "FIRST_BYTE_TIMEOUT",
-    "between-bytes-timeout-ms": "BETWEEN_BYTES_TIMEOUT",
-}
+#: django-s3-cache's IS_GZIPPED (or its AWS_IS_GZIPPED setting): True is compression's
+#: default (COMPRESS_ABOVE 1024), False turns it off; COMPRESS_ABOVE, when given, wins.
+_IS_GZIPPED = "IS_GZIPPED"
+_IS_GZIPPED_ROW = {"django": _IS_GZIPPED, "django_fallbacks": ["AWS_IS_GZIPPED"]}
 
 
 class S3Cache(BaseCache):
@@ -150,58 +59,49 @@ class S3Cache(BaseCache):
     def __init__(self, location: str, params: Dict[str, Any]) -> None:
         super().__init__(params)
         options = dict(params.get("OPTIONS") or {})
-        unknown = sorted(set(options) - set(_OPTIONS))
+        known = [*_BY_OPTION, _IS_GZIPPED]
+        unknown = sorted(set(options) - set(known))
         if unknown:
             raise ImproperlyConfigured(
-                f"S3Cache: unknown OPTIONS {', '.join(unknown)}; known: {', '.join(_OPTIONS)}"
+                f"S3Cache: unknown OPTIONS {', '.join(unknown)}; known: {', '.join(known)}"
             )
-        option = _Options(options)
         self.default_timeout = _default_timeout(params)
-        bucket = option.get("STORAGE_BUCKET_NAME")
+        found = {name: _option(options, row) for name, row in _BY_OPTION.items()}
+        given = {name: where_value for name, where_value in found.items() if where_value}
+        # Where each setting came from, to name it when the component refuses it.
+        self._where = {_BY_OPTION[name]["name"]: where for name, (where, _) in given.items()}
+        values = {_BY_OPTION[name]["python"]: value for name, (_, value) in given.items()}
+        bucket = values.pop("bucket", None)
         if bucket is None:
             raise ImproperlyConfigured(
-                "S3Cache: set OPTIONS['STORAGE_BUCKET_NAME'] (or the AWS_STORAGE_BUCKET_NAME "
-                "setting) to the bucket that holds the cache"
+                f"S3Cache: set {_named('bucket')} to the bucket that holds the cache"
             )
-        compress_above = option.get("COMPRESS_ABOVE")
-        if compress_above is None and option.get("IS_GZIPPED", False):
-            compress_above = 1024
-        config = dict(
-            bucket=bucket,
-            region=option.get("REGION_NAME"),
-            endpoint_url=option.get("ENDPOINT_URL"),
-            path_style=option.get("ADDRESSING_STYLE"),
-            access_key_id=option.get("ACCESS_KEY_ID"),
-            secret_access_key=option.get("SECRET_ACCESS_KEY"),
-            session_token=option.get("SESSION_TOKEN"),
-            location=option.get("LOCATION", location or ""),
-            made_keys=True,
-            default_timeout=self.default_timeout,
-            max_entries=option.get("MAX_ENTRIES", 300),
-            cull_frequency=option.get("CULL_FREQUENCY", 3),
-            cull_mode=option.get("CULL_MODE", "auto"),
-            compress_above=compress_above,
-            max_value_bytes=option.get("MAX_VALUE_BYTES", DEFAULT_MAX_VALUE_BYTES),
-            acl=option.get("DEFAULT_ACL"),
-            bucket_acl=option.get("BUCKET_ACL"),
-            storage_class=option.get("STORAGE_CLASS"),
-            reduced_redundancy=option.get("REDUCED_REDUNDANCY", False),
-            sse=option.get("SSE"),
-            sse_kms_key_id=option.get("SSE_KMS_KEY_ID"),
-            create_bucket=option.get("AUTO_CREATE_BUCKET", False),
-            max_attempts=option.get("MAX_ATTEMPTS"),
-            deadline=option.get("DEADLINE"),
-            connect_timeout=option.get("CONNECT_TIMEOUT"),
-            first_byte_timeout=option.get("FIRST_BYTE_TIMEOUT"),
-            between_bytes_timeout=option.get("BETWEEN_BYTES_TIMEOUT"),
-        )
+        gzipped_option = _option(options, _IS_GZIPPED_ROW)
+        if gzipped_option and "compress_above" not in values:
+            where, gzipped = gzipped_option
+            if not isinstance(gzipped, bool):
+                raise ImproperlyConfigured(
+                    f"S3Cache: {where} must be True or False, not {gzipped!r}"
+                )
+            if not gzipped:
+                values["compress_above"] = None
+        if "location" not in values:
+            values["location"] = location or ""
+            self._where["location"] = "LOCATION"
         try:
-            self._cache = Cache(**config)
+            self._cache = Cache(
+                bucket,
+                key_scheme="made",
+                default_timeout=self.default_timeout,
+                **values,
+            )
+        except InvalidSetting as error:
+            where = self._where.get(error.setting) or _named(error.setting)
+            raise ImproperlyConfigured(f"S3Cache: {where}: {error.reason}") from None
         except InvalidConfig as error:
-            field, _, why = str(error).partition(": ")
-            name = _FIELD_OPTIONS.get(field, "")
-            named = f"OPTIONS['{name}']" if name else field
-            raise ImproperlyConfigured(f"S3Cache: {named}: {why or error}") from None
+            raise ImproperlyConfigured(f"S3Cache: {error}") from None
+        except TypeError as error:
+            raise ImproperlyConfigured(f"S3Cache: {error}") from None
 
     def __repr__(self) -> str:
         return f"S3Cache({self._cache!r})"
@@ -323,25 +223,25 @@ class S3Cache(BaseCache):
 _MISSING = object()
 
 
-class _Options:
-    """OPTIONS, then the Django settings django-s3-cache and django-storages read."""
+def _option(options: Dict[str, Any], row: Dict[str, Any]) -> Optional[Tuple[str, Any]]:
+    """Where the setting `row` is given and its value: OPTIONS, then the Django settings
+    django-s3-cache and django-storages read; None when neither gives it."""
+    name = row["django"]
+    if name in options:
+        return f"OPTIONS['{name}']", options[name]
+    for fallback in row["django_fallbacks"]:
+        if hasattr(settings, fallback):
+            return f"the {fallback} setting", getattr(settings, fallback)
+    return None
 
-    def __init__(self, options: Dict[str, Any]) -> None:
-        self._options = options
 
-    def get(self, name: str, default: Any = None) -> Any:
-        parse, fallbacks = _OPTIONS[name]
-        if name in self._options:
-            where, value = f"OPTIONS['{name}']", self._options[name]
-        else:
-            found = [(s, getattr(settings, s)) for s in fallbacks if hasattr(settings, s)]
-            if not found:
-                return default
-            where, value = f"the {found[0][0]} setting", found[0][1]
-        try:
-            return parse(value)
-        except TypeError as error:
-            raise ImproperlyConfigured(f"S3Cache: {where} must be {error}") from None
+def _named(setting: str) -> str:
+    """The OPTIONS key of a table setting and the Django settings it falls back on."""
+    for name, row in _BY_OPTION.items():
+        if row["name"] == setting:
+            fallbacks = " or ".join(row["django_fallbacks"])
+            return f"OPTIONS['{name}']" + (f" (or the {fallbacks} setting)" if fallbacks else "")
+    return setting
 
 
 def _default_timeout(params: Dict[str, Any]) -> Optional[float]:

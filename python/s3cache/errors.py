@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "CacheError",
     "InvalidConfig",
+    "InvalidSetting",
     "InvalidInput",
     "NoSuchKey",
     "NotAnInteger",
@@ -31,6 +32,20 @@ class InvalidConfig(CacheError):
     """The configuration cannot work: a bad bucket name, region or endpoint, a wrong region."""
 
     case = "invalid-config"
+
+
+class InvalidSetting(InvalidConfig):
+    """A setting is unknown, malformed or contradicts another; `setting` names it (its name in
+    the table of settings, e.g. "max-entries"), so a caller can name its own option for it."""
+
+    case = "invalid-setting"
+
+    def __init__(self, message: str, setting: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        #: The setting's name in the table, e.g. "max-entries".
+        self.setting = setting
+        #: Why, never quoting a secret.
+        self.reason = reason or message
 
 
 class InvalidInput(CacheError):
@@ -82,4 +97,4 @@ class Other(CacheError):
 
 
 #: The error class of each WIT case, for the extension to raise.
-BY_CASE = {cls.case: cls for cls in CacheError.__subclasses__()}
+BY_CASE = {cls.case: cls for cls in [*CacheError.__subclasses__(), InvalidSetting]}

@@ -5,10 +5,10 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList};
+use s3cache::SETTINGS;
 use s3cache_runtime::{
-    self, CacheStore, Compression, Config, Credentials, CullMode, EMBEDDED_COMPONENT, KeyScheme,
-    Outcome, Runtime, Ttl,
+    CacheError, CacheStore, Config, Credentials, EMBEDDED_COMPONENT, Outcome, Runtime, Ttl,
 };
 
 /// What a process shares: the compiled component and the async runtime its HTTP client uses.
@@ -82,96 +82,27 @@ struct Store {
 
 #[pymethods]
 impl Store {
-    /// Instantiates the component and opens a store; the component validates the config.
+    /// Instantiates the component and opens a store with the settings as `(name, value)`
+    /// text pairs (the table's names); the component validates them.
     #[staticmethod]
-    #[pyo3(signature = (
-        *, bucket, region, endpoint, path_style, access_key_id, secret_access_key,
-        session_token, location, key_prefix, version, made_keys, default_ttl_ms,
-        max_entries, cull_frequency, cull_mode, compress_above, max_value_bytes, acl, bucket_acl,
-        storage_class, reduced_redundancy, sse, sse_kms_key_id, create_bucket, max_attempts, deadline_ms, connect_timeout_ms,
-        first_byte_timeout_ms, between_bytes_timeout_ms
-    ))]
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one keyword argument per config field"
-    )]
+    #[pyo3(signature = (*, bucket, access_key_id, secret_access_key, session_token, settings))]
     fn open(
         py: Python<'_>,
         bucket: String,
-        region: String,
-        endpoint: Option<String>,
-        path_style: Option<bool>,
         access_key_id: String,
         secret_access_key: String,
         session_token: Option<String>,
-        location: String,
-        key_prefix: String,
-        version: i64,
-        made_keys: bool,
-        default_ttl_ms: Option<i64>,
-        max_entries: u32,
-        cull_frequency: u32,
-        cull_mode: &str,
-        compress_above: Option<u32>,
-        max_value_bytes: u32,
-        acl: Option<String>,
-        bucket_acl: Option<String>,
-        storage_class: Option<String>,
-        reduced_redundancy: bool,
-        sse: Option<String>,
-        sse_kms_key_id: Option<String>,
-        create_bucket: bool,
-        max_attempts: Option<u32>,
-        deadline_ms: Option<u32>,
-        connect_timeout_ms: Option<u32>,
-        first_byte_timeout_ms: Option<u32>,
-        between_bytes_timeout_ms: Option<u32>,
+        settings: Vec<(String, String)>,
     ) -> PyResult<Store> {
-        let cull_mode = match cull_mode {
-            "auto" => CullMode::Auto,
-            "exact" => CullMode::Exact,
-            "sampled" => CullMode::Sampled,
-            other => {
-                let message = format!("cull-mode: {other:?} is not auto, exact or sampled");
-                return Err(error(py, "invalid-config", message));
-            }
+        let credentials = Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token,
         };
         let config = Config {
             bucket,
-            region,
-            endpoint,
-            path_style,
-            credentials: Credentials {
-                access_key_id,
-                secret_access_key,
-                session_token,
-            },
-            location,
-            key_prefix,
-            version,
-            key_scheme: Some(if made_keys {
-                KeyScheme::Made
-            } else {
-                KeyScheme::Prefixed
-            }),
-            default_ttl: ttl(default_ttl_ms),
-            max_entries: Some(max_entries),
-            cull_frequency: Some(cull_frequency),
-            cull_mode: Some(cull_mode),
-            compression: Some(compress_above.map_or(Compression::Off, Compression::Above)),
-            max_value_bytes: Some(max_value_bytes),
-            acl,
-            bucket_acl,
-            storage_class,
-            reduced_redundancy,
-            sse,
-            sse_kms_key_id,
-            create_bucket,
-            max_attempts,
-            deadline_ms,
-            connect_timeout_ms,
-            first_byte_timeout_ms,
-            between_bytes_timeout_ms,
+            credentials,
+            settings,
         };
         let (host, opened) = py
             .detach(|| {
@@ -193,19 +124,22 @@ impl Store {
         Ok(value.map(|value| PyBytes::new(py, &value)))
     }
 
-    /// `store.set`; `ttl_ms` None never expires.
-    fn set(&self, py: Python<'_>, key: &str, value: &[u8], ttl_ms: Option<i64>) -> PyResult<()> {
-        self.run(py, async |store| store.set(key, value, ttl(ttl_ms)).await)
+    /// `store.set`; `ttl` is milliseconds, None (never expires) or "default".
+    fn set(&self, py: Python<'_>, key: &str, value: &[u8], ttl: Option<TtlArg>) -> PyResult<()> {
+        let ttl = ttl_from(ttl)?;
+        self.run(py, async |store| store.set(key, value, ttl).await)
     }
 
     /// `store.add`: whether it stored the value.
-    fn add(&self, py: Python<'_>, key: &str, value: &[u8], ttl_ms: Option<i64>) -> PyResult<bool> {
-        self.run(py, async |store| store.add(key, value, ttl(ttl_ms)).await)
+    fn add(&self, py: Python<'_>, key: &str, value: &[u8], ttl: Option<TtlArg>) -> PyResult<bool> {
+        let ttl = ttl_from(ttl)?;
+        self.run(py, async |store| store.add(key, value, ttl).await)
     }
 
     /// `store.touch`: whether a live entry got the new expiry.
-    fn touch(&self, py: Python<'_>, key: &str, ttl_ms: Option<i64>) -> PyResult<bool> {
-        self.run(py, async |store| store.touch(key, ttl(ttl_ms)).await)
+    fn touch(&self, py: Python<'_>, key: &str, ttl: Option<TtlArg>) -> PyResult<bool> {
+        let ttl = ttl_from(ttl)?;
+        self.run(py, async |store| store.touch(key, ttl).await)
     }
 
     /// `store.delete`: whether an object existed.
@@ -243,15 +177,14 @@ impl Store {
         &self,
         py: Python<'_>,
         entries: Vec<(String, Bound<'_, PyBytes>)>,
-        ttl_ms: Option<i64>,
+        ttl: Option<TtlArg>,
     ) -> PyResult<Vec<String>> {
+        let ttl = ttl_from(ttl)?;
         let entries: Vec<(String, Vec<u8>)> = entries
             .into_iter()
             .map(|(key, value)| (key, value.as_bytes().to_vec()))
             .collect();
-        self.run(py, async |store| {
-            store.set_many(&entries, ttl(ttl_ms)).await
-        })
+        self.run(py, async |store| store.set_many(&entries, ttl).await)
     }
 
     /// `store.delete-many`.
@@ -298,17 +231,40 @@ fn requests_sent() -> PyResult<u64> {
     Ok(host().map(|host| host.runtime.requests_sent()).unwrap_or(0))
 }
 
-fn ttl(millis: Option<i64>) -> Ttl {
-    millis.map_or(Ttl::Never, Ttl::Milliseconds)
+/// A ttl as Python passes it: milliseconds, or a word ("default").
+#[derive(FromPyObject)]
+enum TtlArg {
+    Millis(i64),
+    Word(String),
+}
+
+/// None never expires; "default" is the store's default-timeout.
+fn ttl_from(arg: Option<TtlArg>) -> PyResult<Ttl> {
+    match arg {
+        None => Ok(Ttl::Never),
+        Some(TtlArg::Millis(millis)) => Ok(Ttl::Milliseconds(millis)),
+        Some(TtlArg::Word(word)) if word == "default" => Ok(Ttl::Default),
+        Some(TtlArg::Word(word)) => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "a ttl is milliseconds, None or \"default\", not {word:?}"
+        ))),
+    }
 }
 
 /// The component's answer, its error raised as the `s3cache.errors` class of its WIT case.
 fn answer<T>(py: Python<'_>, outcome: Outcome<T>) -> PyResult<T> {
     match outcome {
         Ok(Ok(value)) => Ok(value),
+        Ok(Err(CacheError::InvalidSetting(invalid))) => {
+            let message = format!("{}: {}", invalid.setting, invalid.reason);
+            let raised = py.import("s3cache.errors").and_then(|errors| {
+                let class = errors.getattr("InvalidSetting")?;
+                class.call1((message, invalid.setting, invalid.reason))
+            });
+            Err(raised.map_or_else(|failed| failed, PyErr::from_value))
+        }
         Ok(Err(cache_error)) => {
             let (case, message) = s3cache_runtime::case(&cache_error);
-            Err(error(py, case, message.to_owned()))
+            Err(error(py, case, message.into_owned()))
         }
         // A trap: the component is broken, not the call's input or the server.
         Err(trap) => Err(error(py, "", format!("{trap:#}"))),
@@ -330,9 +286,35 @@ fn error(py: Python<'_>, case: &str, message: String) -> PyErr {
     }
 }
 
+/// The table of settings, a dict per setting: name, python (the keyword), django (the OPTIONS
+/// key, or ""), django_fallbacks, env, syntax, default (None: unset), null (what None means,
+/// or None), example, doc, secret. The package derives its keywords and Django's OPTIONS from
+/// it and keeps no copy.
+#[pyfunction]
+fn settings_table(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let rows = PyList::empty(py);
+    for row in SETTINGS {
+        let dict = PyDict::new(py);
+        dict.set_item("name", row.name)?;
+        dict.set_item("python", row.python_name())?;
+        dict.set_item("django", row.django)?;
+        dict.set_item("django_fallbacks", row.django_fallbacks.to_vec())?;
+        dict.set_item("env", row.env.to_vec())?;
+        dict.set_item("syntax", row.syntax)?;
+        dict.set_item("default", row.default)?;
+        dict.set_item("null", row.null)?;
+        dict.set_item("example", row.example)?;
+        dict.set_item("doc", row.doc)?;
+        dict.set_item("secret", row.secret)?;
+        rows.append(dict)?;
+    }
+    Ok(rows)
+}
+
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Store>()?;
     module.add_function(wrap_pyfunction!(requests_sent, module)?)?;
+    module.add_function(wrap_pyfunction!(settings_table, module)?)?;
     Ok(())
 }

@@ -17,7 +17,7 @@ def open_cache(server: Server, location: str, **options) -> s3cache.Cache:
     options.setdefault("create_bucket", True)
     return s3cache.Cache(
         BUCKET,
-        endpoint_url=server.endpoint,
+        endpoint=server.endpoint,
         access_key_id=server.access_key_id,
         secret_access_key=server.secret_access_key,
         location=location,
@@ -68,7 +68,7 @@ def test_values_over_the_limit_are_refused_not_truncated(server, location):
 def test_names_follow_the_ancestors_formula(server, location):
     prefixed = open_cache(server, location, key_prefix="app", version=2)
     prefixed.set("foo", b"1")
-    made = open_cache(server, location, made_keys=True)
+    made = open_cache(server, location, key_scheme="made")
     made.set("custom:made:key", b"2")
     assert object_names(server, location) == sorted(
         [f"{location}/{sha1('app:2:foo')}", f"{location}/{sha1('custom:made:key')}"]
@@ -148,7 +148,7 @@ def test_wrong_credentials_are_access_denied_without_the_secret(server, location
     secret = "canary-" + os.urandom(8).hex()
     cache = s3cache.Cache(
         BUCKET,
-        endpoint_url=server.endpoint,
+        endpoint=server.endpoint,
         access_key_id=server.access_key_id,
         secret_access_key=secret,
         location=location,
@@ -162,7 +162,7 @@ def test_wrong_credentials_are_access_denied_without_the_secret(server, location
 def test_a_dead_endpoint_is_unavailable():
     cache = s3cache.Cache(
         BUCKET,
-        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        endpoint=f"http://127.0.0.1:{free_port()}",
         access_key_id="id",
         secret_access_key="secret",
     )
@@ -178,7 +178,7 @@ def test_a_dead_endpoint_is_unavailable():
     [
         ({"bucket": "Not_A_Bucket"}, "bucket"),
         ({"region": "US East"}, "region"),
-        ({"endpoint_url": "ftp://host"}, "endpoint"),
+        ({"endpoint": "ftp://host"}, "endpoint"),
         ({"max_attempts": 0}, "max-attempts"),
     ],
 )
@@ -194,7 +194,7 @@ def test_bad_config_names_the_field(options, field):
 def test_missing_credentials_are_invalid_config(monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
-    with pytest.raises(s3cache.InvalidConfig, match="credentials"):
+    with pytest.raises(s3cache.InvalidSetting, match="access-key-id"):
         s3cache.Cache(BUCKET)
 
 
@@ -252,3 +252,47 @@ def test_unlimited_caches_never_list_and_stats_count(server, location):
     assert cache.stats(estimate=True)["entries"] == 21
     with pytest.raises(s3cache.InvalidConfig, match="cull-mode"):
         open_cache(server, location, cull_mode="sometimes")
+
+
+def test_every_setting_is_a_keyword_and_an_option():
+    """Each setting of the table (the extension's, not a copy) opens a Cache by its keyword,
+    reaching the component as the table's name and text."""
+    for row in s3cache.SETTINGS:
+        if row["secret"] or row["name"] == "bucket":
+            continue
+        cache = s3cache.Cache(
+            BUCKET,
+            access_key_id="id",
+            secret_access_key="secret",
+            **{row["python"]: row["example"]},
+        )
+        assert (row["name"], row["example"]) in cache._config["settings"], row["name"]
+    with pytest.raises(TypeError, match="endpoint_url"):
+        s3cache.Cache(BUCKET, access_key_id="id", secret_access_key="s", endpoint_url="x")
+    with pytest.raises(s3cache.InvalidSetting) as invalid:
+        s3cache.Cache(BUCKET, access_key_id="id", secret_access_key="s", max_entries="lots")
+    assert invalid.value.setting == "max-entries"
+
+
+def test_none_means_what_the_table_says():
+    cache = s3cache.Cache(
+        BUCKET,
+        access_key_id="id",
+        secret_access_key="secret",
+        default_timeout=None,
+        max_entries=None,
+        compress_above=None,
+        acl=None,
+    )
+    given = dict(cache._config["settings"])
+    assert given["default-timeout"] == "never"
+    assert given["max-entries"] == "unlimited"
+    assert given["compress-above"] == "off"
+    assert "acl" not in given
+
+
+@pytest.mark.parametrize("location", ["./x", "a/../b", "a//b"])
+def test_a_location_with_dot_or_empty_segments_is_refused_at_open(location):
+    with pytest.raises(s3cache.InvalidSetting) as invalid:
+        s3cache.Cache(BUCKET, access_key_id="id", secret_access_key="s", location=location)
+    assert invalid.value.setting == "location"

@@ -120,7 +120,7 @@ def test_names_follow_the_ancestors_formula(server, location):
 def test_virtual_hosted_addressing_through_localhost(server, location):
     port = server.endpoint.rsplit(":", 1)[1]
     bucket = "vhost-" + uuid.uuid4().hex[:12]
-    base = ("--endpoint", f"http://localhost:{port}", "--virtual-hosted", "--create-bucket")
+    base = ("--endpoint", f"http://localhost:{port}", "--addressing", "virtual", "--create-bucket")
     run = cli(server, *base, "--location", location, "set", "k", "hello", bucket=bucket)
     assert run.returncode == 0, run.stderr
     run = cli(server, *base, "--location", location, "get", "k", bucket=bucket)

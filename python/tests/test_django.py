@@ -174,7 +174,7 @@ def test_credentials_fall_back_to_django_settings(server, location):
         ({"REDUCED_REDUNDANCY": True, "STORAGE_CLASS": "GLACIER"}, "REDUCED_REDUNDANCY"),
         ({"SSE": "rot13"}, "SSE"),
         ({"SSE": "AES256", "SSE_KMS_KEY_ID": "k"}, "SSE_KMS_KEY_ID"),
-        ({"DEFAULT_ACL": ""}, "DEFAULT_ACL"),
+        ({"DEFAULT_ACL": "pri\nvate"}, "DEFAULT_ACL"),
         ({"SECRET_ACCESS_KEY": "line\nbreak-canary"}, "SECRET_ACCESS_KEY"),
     ],
 )
@@ -247,3 +247,23 @@ def test_one_backend_per_thread_in_parallel(server, location):
 
     assert in_threads(8, increments) == []
     assert backend(server, location).get("hits") == 80
+
+
+def test_every_setting_is_a_keyword_and_an_option(s3cache_server):
+    """Each setting with a Django name opens the backend from OPTIONS by that name."""
+    for row in s3cache.SETTINGS:
+        if not row["django"] or row["django"] in ("STORAGE_BUCKET_NAME", "ENDPOINT_URL"):
+            continue
+        cache = backend(s3cache_server, "anywhere", {row["django"]: row["example"]})
+        if not row["secret"]:
+            settings = cache._cache._config["settings"]
+            assert (row["name"], row["example"]) in settings, row["name"]
+
+
+def test_a_bad_location_and_missing_credentials_name_the_options(s3cache_server, monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="S3Cache: LOCATION: "):
+        backend(s3cache_server, "a/../b")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    options = {"STORAGE_BUCKET_NAME": BUCKET, "ENDPOINT_URL": s3cache_server.endpoint}
+    with pytest.raises(ImproperlyConfigured, match=r"OPTIONS\['ACCESS_KEY_ID'\]"):
+        S3Cache("loc", {"OPTIONS": options})

@@ -22,7 +22,7 @@ mod bindings {
 }
 
 pub use bindings::exports::s3cache::cache::cache::{
-    Compression, CullMode, Error as CacheError, KeyScheme, Stats, Ttl,
+    Error as CacheError, InvalidSetting, Stats, Ttl,
 };
 pub use config::{Config, Credentials};
 pub use errors::{answer, case, describe};

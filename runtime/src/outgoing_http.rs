@@ -90,8 +90,7 @@ impl WasiHttpHooks for PooledHooks {
 
 /// The wasi:http error for a failed request, as precise as the client's error allows.
 fn client_error(error: &reqwest::Error) -> HttpError {
-    let detail = format!("{error:?}");
-    if detail.contains("dns error") {
+    if s3cache::is_dns_failure(error) {
         HttpError::DnsError {
             rcode: None,
             info_code: None,

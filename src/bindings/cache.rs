@@ -1,9 +1,7 @@
 //! The component's exports: wit-bindgen bindings mapped onto [`Cache`].
 
 use crate::cache::Cache;
-use crate::core::cull::CullMode;
 use crate::core::entry::Ttl;
-use crate::core::key::KeyScheme;
 use crate::error::Error;
 use crate::s3::Credentials;
 use crate::settings::{Config, Settings};
@@ -57,49 +55,9 @@ pub struct Store {
 
 impl wit::GuestStore for Store {
     fn open(config: wit::Config) -> Result<wit::Store, wit::Error> {
-        let settings = Settings {
-            bucket: config.bucket,
-            region: config.region,
-            endpoint: config.endpoint,
-            path_style: config.path_style,
-            credentials: config.credentials.into_inner::<SecretCredentials>().0,
-            location: config.location,
-            key_prefix: config.key_prefix,
-            version: config.version,
-            key_scheme: match config.key_scheme {
-                None | Some(wit::KeyScheme::Prefixed) => KeyScheme::Prefixed,
-                Some(wit::KeyScheme::Made) => KeyScheme::Made,
-            },
-            default_lifetime: match ttl_from(config.default_ttl) {
-                Ttl::Default => None,
-                Ttl::Never => Some(None),
-                Ttl::Millis(millis) => Some(Some(millis)),
-            },
-            max_entries: config.max_entries,
-            cull_frequency: config.cull_frequency,
-            cull_mode: match config.cull_mode {
-                None | Some(wit::CullMode::Auto) => CullMode::Auto,
-                Some(wit::CullMode::Exact) => CullMode::Exact,
-                Some(wit::CullMode::Sampled) => CullMode::Sampled,
-            },
-            compress_above: config.compression.map(|compression| match compression {
-                wit::Compression::Off => None,
-                wit::Compression::Above(bytes) => Some(bytes),
-            }),
-            max_value_bytes: config.max_value_bytes,
-            acl: config.acl,
-            bucket_acl: config.bucket_acl,
-            storage_class: config.storage_class,
-            reduced_redundancy: config.reduced_redundancy,
-            sse: config.sse,
-            sse_kms_key_id: config.sse_kms_key_id,
-            create_bucket: config.create_bucket,
-            max_attempts: config.max_attempts,
-            deadline_ms: config.deadline_ms,
-            connect_timeout_ms: config.connect_timeout_ms,
-            first_byte_timeout_ms: config.first_byte_timeout_ms,
-            between_bytes_timeout_ms: config.between_bytes_timeout_ms,
-        };
+        let credentials = config.credentials.into_inner::<SecretCredentials>().0;
+        let mut settings = Settings::new(&config.bucket, credentials);
+        settings.set_list(&config.settings).map_err(to_wit)?;
         let config = Config::new(settings).map_err(to_wit)?;
         let transport = WasiHttp::new(config.timeouts);
         Ok(wit::Store::new(Store {
@@ -182,6 +140,9 @@ fn ttl_from(ttl: wit::Ttl) -> Ttl {
 
 fn to_wit(error: Error) -> wit::Error {
     match error {
+        Error::InvalidSetting { setting, reason } => {
+            wit::Error::InvalidSetting(wit::InvalidSetting { setting, reason })
+        }
         Error::InvalidConfig(message) => wit::Error::InvalidConfig(message),
         Error::InvalidInput(message) => wit::Error::InvalidInput(message),
         Error::NoSuchKey(message) => wit::Error::NoSuchKey(message),

@@ -170,14 +170,11 @@ impl<T: Transport> KeyValue<T> {
             .object
             .as_ref()
             .map(|object| object.etag.as_deref());
-        // The first round decides on the assumed object too, so a snapshot without an ETag
-        // fails there, before anything is sent.
+        // The first round decides on the assumed object too; a snapshot without an ETag fails
+        // in the update loop, before anything is sent, as every conditional write does.
         let start = Start::Assume(snapshot.object.clone());
         cache.update(&deadline, key, "swap", start, Reading::Whole, |stored| {
             let now = stored.map(|stored| stored.etag.as_deref());
-            if now == Some(None) {
-                return Err(no_etag(key));
-            }
             if now != expected {
                 return Ok(Step::Answer(Swapped::Stale(self.snapshot_of(key, stored))));
             }
@@ -244,14 +241,6 @@ impl<T: Transport> KeyValue<T> {
             }),
         }
     }
-}
-
-/// Without an ETag there is nothing to compare, and a plain PUT would not be a swap.
-fn no_etag(key: &str) -> Error {
-    Error::Other(format!(
-        "cannot compare-and-swap key {}: the server gave its object no ETag",
-        show_key(key)
-    ))
 }
 
 /// wasi:keyvalue keys must come back from `list-keys`, so each must fit the object's metadata.

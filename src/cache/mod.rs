@@ -93,6 +93,13 @@ enum Step<R> {
     },
 }
 
+/// Whether a cull runs before its writes are sent or after (`add`'s conditional write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CullWhen {
+    Before,
+    After,
+}
+
 /// The keys a batch write did not store, and why the first of them was not.
 #[derive(Debug, Default)]
 struct NotStored {
@@ -149,7 +156,11 @@ impl<T: Transport> Cache<T> {
     pub fn set(&self, key: &str, value: &[u8], ttl: Ttl) -> Result<()> {
         let deadline = self.client.deadline();
         let write = self.prepare(key, value, ttl)?;
-        let send = self.cull_before(&deadline, std::slice::from_ref(&write.name))?;
+        let send = self.cull(
+            &deadline,
+            std::slice::from_ref(&write.name),
+            CullWhen::Before,
+        )?;
         if send.first() == Some(&true) {
             self.objects().put(&deadline, &write)?;
         }
@@ -158,23 +169,26 @@ impl<T: Transport> Cache<T> {
 
     /// Stores a value unless a live entry exists; whether it stored it.
     pub fn add(&self, key: &str, value: &[u8], ttl: Ttl) -> Result<bool> {
+        self.check_size(key, value)?;
         let deadline = self.client.deadline();
-        let write = self.prepare(key, value, ttl)?;
+        // One reading of the clock: the expiry in the body and in the metadata agree. The
+        // conditional-update loop gives each round its own write id.
         let expiry = self.expiry(ttl);
+        let body: Bytes = entry::encode(value, expiry, self.config.compress_above).into();
         // The first round assumes the key is free: one conditional PUT for a new key.
         let start = Start::Assume(None);
         let added = self.update(&deadline, key, "add", start, Reading::Metadata, |stored| {
             Ok(match stored {
                 Some(stored) if stored.live_entry(self.now()).is_some() => Step::Answer(false),
                 _ => Step::Write {
-                    body: write.body.clone(),
+                    body: body.clone(),
                     expiry,
                     then: true,
                 },
             })
         })?;
         if added {
-            self.cull_after(&deadline, &write.name)?;
+            self.cull(&deadline, &[self.name(key)], CullWhen::After)?;
         }
         Ok(added)
     }
@@ -367,7 +381,7 @@ impl<T: Transport> Cache<T> {
             return Ok(failed);
         }
         let names: Vec<String> = writes.iter().map(|(_, write)| write.name.clone()).collect();
-        let send = self.cull_before(&deadline, &names)?;
+        let send = self.cull(&deadline, &names, CullWhen::Before)?;
         let writes: Vec<(&String, Write)> = writes
             .into_iter()
             .zip(send)
@@ -611,10 +625,18 @@ impl<T: Transport> Cache<T> {
             };
             let condition = match &stored {
                 None => Condition::Absent,
-                Some(stored) => stored
-                    .etag
-                    .clone()
-                    .map_or(Condition::None, Condition::Matches),
+                Some(stored) => match &stored.etag {
+                    Some(etag) => Condition::Matches(etag.clone()),
+                    // Without an ETag no write can be made conditional on the object read: an
+                    // unconditional one could overwrite another writer's, so none is sent.
+                    None => {
+                        return Err(Error::Other(format!(
+                            "cannot {verb} {}: the server gave the object no ETag, so it \
+                             cannot be replaced only if unchanged",
+                            self.objects().describe(name)
+                        )));
+                    }
+                },
             };
             let contended = match self.objects().put_if(deadline, &write, &condition)? {
                 Written::Stored => return Ok(then),
@@ -646,28 +668,25 @@ impl<T: Transport> Cache<T> {
     }
 
     /// Culls as Django would before writing `names` (in exact mode, or in sampled mode when
-    /// this batch checks and finds the location full); which of them to send.
-    fn cull_before(&self, deadline: &Deadline, names: &[String]) -> Result<Vec<bool>> {
-        let Some(policy) = self.culling_needed(deadline, names.len())? else {
+    /// the check draws and finds the location full); which of them to send. After is `add`'s
+    /// case: its conditional write came first, so the cull leaves its own entry out of the
+    /// count, as if it had run before.
+    fn cull(&self, deadline: &Deadline, names: &[String], when: CullWhen) -> Result<Vec<bool>> {
+        let coming = match when {
+            CullWhen::Before => names.len(),
+            CullWhen::After => 0,
+        };
+        let Some(policy) = self.culling_needed(deadline, coming)? else {
             return Ok(cull::last_writes(names));
         };
-        let listing = self.objects().list_entries(deadline)?;
+        let mut listing = self.objects().list_entries(deadline)?;
+        if when == CullWhen::After {
+            listing.retain(|listed| !names.contains(&listed.name));
+        }
         let plan = policy.plan(&listing, names);
         let doomed: Vec<&str> = plan.delete.iter().map(String::as_str).collect();
         self.objects().delete_names(deadline, &doomed)?;
         Ok(plan.send)
-    }
-
-    /// Culls after `name` was written (by `add`), as if the cull had come first.
-    fn cull_after(&self, deadline: &Deadline, name: &str) -> Result<()> {
-        let Some(policy) = self.culling_needed(deadline, 0)? else {
-            return Ok(());
-        };
-        let mut listing = self.objects().list_entries(deadline)?;
-        listing.retain(|listed| listed.name != name);
-        let plan = policy.plan(&listing, &[name.to_owned()]);
-        let doomed: Vec<&str> = plan.delete.iter().map(String::as_str).collect();
-        self.objects().delete_names(deadline, &doomed)
     }
 
     /// The rule to cull by before `writes` more entries, or `None` when no cull is due: never

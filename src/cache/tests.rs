@@ -10,7 +10,7 @@ use crate::core::entry::{self, Expiry, Ttl};
 use crate::core::key::{KeyScheme, object_name};
 use crate::error::Error;
 use crate::s3::Credentials;
-use crate::s3::WRITES_HEADER;
+use crate::s3::{EXPIRES_HEADER, WRITES_HEADER};
 use crate::settings::{Config, Settings};
 use crate::testing::memory_s3::{BUCKET, Buckets, Fault, MemoryS3};
 
@@ -32,7 +32,7 @@ fn settings() -> Settings {
     Settings {
         endpoint: Some("http://127.0.0.1:9000".to_owned()),
         location: LOCATION.to_owned(),
-        ..Settings::new(BUCKET, "us-east-1", credentials)
+        ..Settings::new(BUCKET, credentials)
     }
 }
 
@@ -168,7 +168,7 @@ fn add_replaces_expired_entries_and_foreign_objects() {
 
 #[test]
 fn touch_gives_a_new_expiry_and_keeps_the_payload() {
-    let h = harness_with(|s| s.compress_above = Some(Some(10)));
+    let h = harness_with(|s| s.compress_above = Some(10));
     let value = vec![b'x'; 1000];
     h.cache.set("k", &value, secs(2)).unwrap();
     let stored = h.s3.object(&name("k")).unwrap().body;
@@ -220,7 +220,7 @@ fn incr_keeps_the_expiry_and_names_its_failures() {
 fn cull_leaves(frequency: u32) -> usize {
     let h = harness_with(|s| {
         s.max_entries = Some(30);
-        s.cull_frequency = Some(frequency);
+        s.cull_frequency = frequency;
     });
     for i in 1..50 {
         h.clock.advance(Duration::from_millis(10));
@@ -409,7 +409,7 @@ fn conflicts_409_and_404_mean_read_again() {
 
 #[test]
 fn endless_contention_ends_in_an_error_at_the_deadline() {
-    let h = harness_with(|s| s.deadline_ms = Some(2_000));
+    let h = harness_with(|s| s.deadline_ms = 2_000);
     h.cache.set("n", b"1", Ttl::Default).unwrap();
     for _ in 0..1000 {
         h.s3.fault("PUT", Fault::Reply(412, "PreconditionFailed"));
@@ -485,7 +485,7 @@ fn batches_fetch_store_and_delete_many_keys() {
 
 #[test]
 fn values_over_the_limit_are_refused_and_objects_over_it_are_too_large() {
-    let h = harness_with(|s| s.max_value_bytes = Some(100));
+    let h = harness_with(|s| s.max_value_bytes = 100);
     assert!(matches!(
         h.cache.set("k", &[0; 101], Ttl::Default),
         Err(Error::TooLarge(_))
@@ -514,7 +514,7 @@ fn harness_paging_like_s3(change: impl FnOnce(&mut Settings)) -> Harness {
 
 #[test]
 fn unlimited_writes_cost_one_request_each() {
-    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    let h = harness_paging_like_s3(|s| s.max_entries = None);
     for i in 0..50 {
         h.cache.set(&format!("k{i}"), b"v", Ttl::Default).unwrap();
     }
@@ -564,7 +564,7 @@ fn sampled_adds_cost_one_request_too() {
 
 #[test]
 fn a_batch_sends_only_the_last_write_of_each_key() {
-    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    let h = harness_paging_like_s3(|s| s.max_entries = None);
     let pairs: Vec<(String, Vec<u8>)> = ["a", "b", "a"]
         .iter()
         .zip([b"1", b"2", b"3"])
@@ -577,7 +577,7 @@ fn a_batch_sends_only_the_last_write_of_each_key() {
 
 #[test]
 fn clear_costs_about_two_requests_per_thousand_entries() {
-    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    let h = harness_paging_like_s3(|s| s.max_entries = None);
     let pairs: Vec<(String, Vec<u8>)> = (0..2500)
         .map(|i| (format!("k{i}"), b"v".to_vec()))
         .collect();
@@ -594,7 +594,7 @@ fn clear_costs_about_two_requests_per_thousand_entries() {
 
 #[test]
 fn stats_count_or_estimate_the_entries() {
-    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    let h = harness_paging_like_s3(|s| s.max_entries = None);
     let empty = h.cache.stats(false).unwrap();
     assert_eq!((empty.entries, empty.bytes, empty.oldest_ms), (0, 0, None));
     h.cache.set("first", b"v", Ttl::Default).unwrap();
@@ -632,7 +632,7 @@ struct KeyValueHarness {
 
 /// A cache as a wasi:keyvalue store uses it: no culling, S3's page size.
 fn keyvalue_harness() -> KeyValueHarness {
-    let h = harness_paging_like_s3(|s| s.max_entries = Some(0));
+    let h = harness_paging_like_s3(|s| s.max_entries = None);
     KeyValueHarness {
         kv: KeyValue::new(h.cache),
         s3: h.s3,
@@ -693,7 +693,7 @@ fn list_keys_pages_through_live_keys_in_a_stable_order() {
     h.s3.put_raw("loc/0000000000000000000000000000000000000000", b"junk");
     let other_version = Config::new(Settings {
         version: 2,
-        max_entries: Some(0),
+        max_entries: None,
         ..settings()
     })
     .unwrap();
@@ -877,4 +877,72 @@ fn keyvalue_requests_per_function() {
         1,
         "delete-many of 100"
     );
+}
+
+#[test]
+fn add_reads_the_clock_once_so_body_and_metadata_agree() {
+    let h = harness();
+    h.clock.tick_on_every_reading(7);
+    assert!(h.cache.add("k", b"v", secs(60)).unwrap());
+    let object = h.s3.object(&name("k")).expect("stored");
+    let in_body = entry::decode(&object.body, usize::MAX).unwrap().expiry;
+    let in_metadata = object
+        .metadata
+        .iter()
+        .find(|(header, _)| header == EXPIRES_HEADER)
+        .and_then(|(_, value)| Expiry::from_header(value));
+    assert_eq!(Some(in_body), in_metadata);
+}
+
+#[test]
+fn a_failed_keyvalue_set_many_keeps_its_cause() {
+    let h = keyvalue_harness();
+    h.s3.fault("PUT", Fault::Reply(403, "AccessDenied"));
+    let pairs = vec![("a".to_owned(), b"1".to_vec())];
+    match h.kv.set_many(&pairs).unwrap_err() {
+        Error::AccessDenied(message) => {
+            assert!(
+                message.contains("1 of 1 values were not stored"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn without_etags_no_conditional_write_is_sent_and_nothing_is_overwritten() {
+    let mut h = harness();
+    h.s3 = h.s3.without_etags();
+    h.cache.set("n", b"1", secs(60)).unwrap();
+    h.cache.set("gone", b"v", secs(1)).unwrap();
+    h.clock.advance(Duration::from_secs(2));
+    let puts = h.s3.requests("PUT");
+    let refusals = [
+        h.cache.incr("n", 1).unwrap_err(),
+        h.cache.touch("n", secs(10)).unwrap_err(),
+        h.cache.add("gone", b"new", secs(10)).unwrap_err(),
+    ];
+    for error in refusals {
+        assert!(
+            matches!(&error, Error::Other(m) if m.contains("no ETag")),
+            "{error:?}"
+        );
+    }
+    // add's first round is one If-None-Match PUT, which the existing object refuses; no other
+    // write is sent.
+    assert_eq!(h.s3.requests("PUT"), puts + 1);
+    assert_eq!(stored_value(&h.s3, "n").unwrap(), b"1");
+    assert_eq!(stored_value(&h.s3, "gone").unwrap(), b"v");
+    assert!(
+        !h.cache.add("n", b"2", secs(10)).unwrap(),
+        "a live key needs no write"
+    );
+    let kv = KeyValue::new(Cache::with_clock(
+        Config::new(settings()).unwrap(),
+        h.s3.clone(),
+        Box::new(h.clock.clone()),
+    ));
+    let snapshot = kv.snapshot("n").unwrap();
+    assert!(matches!(kv.swap(&snapshot, b"3"), Err(Error::Other(m)) if m.contains("no ETag")));
 }

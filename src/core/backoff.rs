@@ -16,16 +16,12 @@ pub struct RetryPolicy {
     pub cap: Duration,
 }
 
-/// The default number of attempts of one request.
-pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 4;
-/// The default deadline of one operation: a cache that waits longer is worse than a miss.
-pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
-
-impl Default for RetryPolicy {
-    fn default() -> RetryPolicy {
+impl RetryPolicy {
+    /// `max_attempts` per request within `deadline`, waiting 20 ms to 1 s between attempts.
+    pub(crate) fn new(max_attempts: u32, deadline: Duration) -> RetryPolicy {
         RetryPolicy {
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            deadline: DEFAULT_DEADLINE,
+            max_attempts,
+            deadline,
             base: Duration::from_millis(20),
             cap: Duration::from_secs(1),
         }

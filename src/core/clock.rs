@@ -82,6 +82,9 @@ pub(crate) mod manual {
         elapsed: Duration,
         slept: Duration,
         seed: u64,
+        /// Milliseconds each reading of the time moves it on: code that reads it twice where
+        /// once was meant gets two values.
+        tick_ms: i64,
     }
 
     impl ManualClock {
@@ -93,6 +96,7 @@ pub(crate) mod manual {
                     elapsed: Duration::ZERO,
                     slept: Duration::ZERO,
                     seed: seed | 1,
+                    tick_ms: 0,
                 })),
             }
         }
@@ -112,6 +116,11 @@ pub(crate) mod manual {
             state.elapsed += by;
         }
 
+        /// Moves time on by `ms` at every reading of `now_ms` from now on.
+        pub(crate) fn tick_on_every_reading(&self, ms: i64) {
+            self.state().tick_ms = ms;
+        }
+
         /// How long the code under test has slept in all.
         pub(crate) fn slept(&self) -> Duration {
             self.state().slept
@@ -120,7 +129,10 @@ pub(crate) mod manual {
 
     impl Clock for ManualClock {
         fn now_ms(&self) -> i64 {
-            self.state().now_ms
+            let mut state = self.state();
+            let now = state.now_ms;
+            state.now_ms = now.saturating_add(state.tick_ms);
+            now
         }
 
         fn elapsed(&self) -> Duration {

@@ -85,7 +85,7 @@ impl Endpoint {
             })
         } else if is_local && literal_host != "localhost" {
             Err(invalid(
-                "path-style",
+                "addressing",
                 format!("virtual-hosted addressing needs a DNS name, not the address {host}"),
             ))
         } else {
@@ -112,9 +112,12 @@ impl Endpoint {
     }
 }
 
-/// An invalid-config error naming the setting at fault.
-fn invalid(field: &str, message: String) -> Error {
-    Error::InvalidConfig(format!("{field}: {message}"))
+/// The error for a setting that cannot work, naming it as data.
+fn invalid(setting: &str, reason: String) -> Error {
+    Error::InvalidSetting {
+        setting: setting.to_owned(),
+        reason,
+    }
 }
 
 #[cfg(test)]
@@ -228,13 +231,13 @@ mod tests {
         ] {
             let result = Endpoint::resolve(Some(url), "us-east-1", "cache", None);
             assert!(
-                matches!(result, Err(Error::InvalidConfig(_))),
+                matches!(result, Err(Error::InvalidSetting { .. })),
                 "{url}: {result:?}"
             );
         }
         let ip_virtual =
             Endpoint::resolve(Some("http://10.0.0.1"), "us-east-1", "cache", Some(false));
-        assert!(matches!(ip_virtual, Err(Error::InvalidConfig(_))));
+        assert!(matches!(ip_virtual, Err(Error::InvalidSetting { .. })));
     }
 
     #[test]

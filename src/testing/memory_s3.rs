@@ -52,6 +52,8 @@ struct State {
     faults: VecDeque<(&'static str, Fault)>,
     requests: HashMap<String, usize>,
     page: usize,
+    /// Whether reads carry the object's ETag (some S3-compatible servers send none).
+    etags: bool,
 }
 
 /// The server; clones share it.
@@ -77,6 +79,7 @@ impl MemoryS3 {
                 faults: VecDeque::new(),
                 requests: HashMap::new(),
                 page: SHORT_PAGE,
+                etags: true,
             })),
             clock,
         }
@@ -91,6 +94,12 @@ impl MemoryS3 {
     /// Lists this many names per page (S3 lists 1000).
     pub(crate) fn with_page(self, page: usize) -> MemoryS3 {
         self.state().page = page;
+        self
+    }
+
+    /// Answers reads without an ETag, as some S3-compatible servers do.
+    pub(crate) fn without_etags(self) -> MemoryS3 {
+        self.state().etags = false;
         self
     }
 
@@ -195,6 +204,7 @@ impl MemoryS3 {
         }
         let now = self.clock.now_ms();
         let page = state.page;
+        let etags = state.etags;
         let response = if kind == "CREATE_BUCKET" {
             match state.buckets.entry(bucket) {
                 Entry::Occupied(_) => error(409, "BucketAlreadyOwnedByYou"),
@@ -213,7 +223,9 @@ impl MemoryS3 {
                         None => error(404, "NoSuchKey"),
                         Some(object) => {
                             let mut headers = object.metadata.clone();
-                            headers.push(("etag".to_owned(), object.etag.clone()));
+                            if etags {
+                                headers.push(("etag".to_owned(), object.etag.clone()));
+                            }
                             let body = if kind == "GET" {
                                 object.body.clone()
                             } else {

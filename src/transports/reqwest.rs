@@ -14,13 +14,12 @@ use super::{reply_limit, too_large};
 use crate::cache::Cache;
 use crate::client::transport::{Transport, TransportError};
 use crate::core::cull::CullMode;
-use crate::core::entry::DefaultLifetime;
 use crate::core::key::KeyScheme;
 use crate::error::{Error, Result};
 use crate::s3::Credentials;
 use crate::s3::{Request, Response};
 use crate::settings::Timeouts;
-use crate::settings::{Config, Settings};
+use crate::settings::{Config, SETTINGS, Setting, Settings};
 
 /// Sends requests with a pooled keep-alive reqwest client, several at once for batches. It
 /// honours HTTPS_PROXY / HTTP_PROXY / NO_PROXY and AWS_CA_BUNDLE, and resolves `*.localhost` to
@@ -167,11 +166,51 @@ impl reqwest::dns::Resolve for LocalhostResolver {
                     SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
                 ]
             } else {
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect()
+                tokio::net::lookup_host((host.as_str(), 0))
+                    .await
+                    .map_err(|source| DnsFailure {
+                        host: host.clone(),
+                        source,
+                    })?
+                    .collect()
             };
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+/// A host name that did not resolve: a type of its own, so that callers tell a DNS failure
+/// from other connect errors by the error chain rather than by its text.
+#[derive(Debug)]
+struct DnsFailure {
+    host: String,
+    source: std::io::Error,
+}
+
+impl std::fmt::Display for DnsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot resolve {}: {}", self.host, self.source)
+    }
+}
+
+impl std::error::Error for DnsFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Whether `error` (a request's error from [`http_client`]'s client) or any error it wraps is a
+/// host name that did not resolve.
+pub fn is_dns_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    // An io::Error's `source` skips the error it wraps, so look inside each one too.
+    let wrapped = |error: &(dyn std::error::Error + 'static)| {
+        error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<DnsFailure>())
+    };
+    std::iter::successors(Some(error), |error| error.source())
+        .any(|error| error.is::<DnsFailure>() || wrapped(error))
 }
 
 /// Whether a failed request may have reached the server decides whether resending is safe.
@@ -187,43 +226,63 @@ fn from_reqwest(error: &reqwest::Error) -> TransportError {
     }
 }
 
-/// Builds a native [`Cache`]: the config record's fields as `with_*` setters; `build` validates
-/// them as the component's `open` does.
+/// Builds a native [`Cache`]: any setting of the table by name with [`Builder::with`], the
+/// common ones typed; `build` validates them as the component's `open` does.
 #[derive(Debug, Clone)]
 pub struct Builder {
     settings: Settings,
+    /// The first setting refused, reported by `build`.
+    refused: Option<Error>,
 }
 
 impl Builder {
-    /// A cache in `bucket` with these credentials, in us-east-1 on AWS S3 until told otherwise.
+    /// A cache in `bucket` with these credentials, every other setting at its default.
     pub fn new(bucket: &str, credentials: Credentials) -> Builder {
         Builder {
-            settings: Settings::new(bucket, "us-east-1", credentials),
+            settings: Settings::new(bucket, credentials),
+            refused: None,
         }
     }
 
     /// A builder starting from complete settings.
     pub fn from_settings(settings: Settings) -> Builder {
-        Builder { settings }
+        Builder {
+            settings,
+            refused: None,
+        }
     }
 
-    /// A cache in `bucket`, with the credentials, region and endpoint from the standard AWS
-    /// variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION or
-    /// AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL). Missing credentials fail
-    /// at `build`.
+    /// A cache in `bucket`, with the credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    /// and AWS_SESSION_TOKEN and every other setting from its environment variables, as the
+    /// CLI reads them (AWS_REGION, AWS_ENDPOINT_URL, S3CACHE_MAX_ENTRIES, ...). Missing
+    /// credentials and malformed values fail at `build`.
     pub fn from_env(bucket: &str) -> Builder {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let first = |row: &Setting| row.env.iter().find_map(|name| var(name));
         let credentials = Credentials {
             access_key_id: var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
             secret_access_key: var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
             session_token: var("AWS_SESSION_TOKEN"),
         };
-        let mut builder = Builder::new(bucket, credentials);
-        if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
-            builder.settings.region = region;
+        SETTINGS
+            .iter()
+            .filter(|row| !row.secret && row.name != "bucket")
+            .fold(
+                Builder::new(bucket, credentials),
+                |builder, row| match first(row) {
+                    Some(value) => builder.with(row.name, &value),
+                    None => builder,
+                },
+            )
+    }
+
+    /// The setting `name` (a row of [`SETTINGS`]) as text, as every surface writes it:
+    /// `with("max-entries", "unlimited")`, `with("deadline", "2.5")`.
+    pub fn with(mut self, name: &str, value: &str) -> Builder {
+        if let Err(error) = self.settings.set(name, value) {
+            self.refused.get_or_insert(error);
         }
-        builder.settings.endpoint = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL"));
-        builder
+        self
     }
 
     /// The bucket's region.
@@ -238,23 +297,9 @@ impl Builder {
         self
     }
 
-    /// Path-style (true) or virtual-hosted (false) addressing.
-    pub fn with_path_style(mut self, path_style: bool) -> Builder {
-        self.settings.path_style = Some(path_style);
-        self
-    }
-
     /// The prefix under which entries live.
-    pub fn with_location(mut self, location: &str) -> Builder {
-        self.settings.location = location.to_owned();
-        self
-    }
-
-    /// Django's KEY_PREFIX and VERSION.
-    pub fn with_key_prefix(mut self, key_prefix: &str, version: i64) -> Builder {
-        self.settings.key_prefix = key_prefix.to_owned();
-        self.settings.version = version;
-        self
+    pub fn with_location(self, location: &str) -> Builder {
+        self.with("location", location)
     }
 
     /// Keys arrive made (hashed as given) rather than prefixed here.
@@ -263,38 +308,20 @@ impl Builder {
         self
     }
 
-    /// The lifetime of default-ttl writes, in milliseconds (`None`: forever).
-    pub fn with_default_lifetime(mut self, lifetime: DefaultLifetime) -> Builder {
-        self.settings.default_lifetime = Some(lifetime);
-        self
-    }
-
-    /// Django's MAX_ENTRIES (0: unlimited) and CULL_FREQUENCY, and how writes count.
+    /// Django's MAX_ENTRIES (`None`: unlimited) and CULL_FREQUENCY, and how writes count.
     pub fn with_culling(
         mut self,
-        max_entries: u32,
+        max_entries: Option<u32>,
         cull_frequency: u32,
         mode: CullMode,
     ) -> Builder {
-        self.settings.max_entries = Some(max_entries);
-        self.settings.cull_frequency = Some(cull_frequency);
+        self.settings.max_entries = max_entries;
+        self.settings.cull_frequency = cull_frequency;
         self.settings.cull_mode = mode;
         self
     }
 
-    /// Deflate values longer than this (`None`: never).
-    pub fn with_compression(mut self, above: Option<u32>) -> Builder {
-        self.settings.compress_above = Some(above);
-        self
-    }
-
-    /// Create the bucket when it is missing.
-    pub fn with_create_bucket(mut self, create: bool) -> Builder {
-        self.settings.create_bucket = create;
-        self
-    }
-
-    /// Any other setting, on the settings themselves.
+    /// Any setting, on the settings themselves.
     pub fn with_settings(mut self, change: impl FnOnce(&mut Settings)) -> Builder {
         change(&mut self.settings);
         self
@@ -302,6 +329,9 @@ impl Builder {
 
     /// Validates the settings and makes the cache; it sends no request.
     pub fn build(self) -> Result<Cache<ReqwestTransport>> {
+        if let Some(refused) = self.refused {
+            return Err(refused);
+        }
         let config = Config::new(self.settings)?;
         let transport = ReqwestTransport::new(config.timeouts)?;
         Ok(Cache::new(config, transport))
@@ -329,6 +359,17 @@ mod tests {
     }
 
     #[test]
+    fn dns_failures_are_told_by_their_type_anywhere_in_the_chain() {
+        let failure = DnsFailure {
+            host: "nowhere.invalid".to_owned(),
+            source: std::io::Error::other("no such host"),
+        };
+        let wrapped = std::io::Error::other(failure);
+        assert!(is_dns_failure(&wrapped));
+        assert!(!is_dns_failure(&std::io::Error::other("dns error")));
+    }
+
+    #[test]
     fn the_builder_validates_as_open_does() {
         let credentials = Credentials {
             access_key_id: "id".to_owned(),
@@ -336,8 +377,12 @@ mod tests {
             session_token: None,
         };
         let built = Builder::new("Bad_Bucket", credentials.clone()).build();
+        assert!(matches!(built, Err(Error::InvalidSetting { setting, .. }) if setting == "bucket"));
+        let refused = Builder::new("good-bucket", credentials.clone())
+            .with("max-entries", "lots")
+            .build();
         assert!(
-            matches!(built, Err(Error::InvalidConfig(message)) if message.starts_with("bucket: "))
+            matches!(refused, Err(Error::InvalidSetting { setting, .. }) if setting == "max-entries")
         );
         let cache = Builder::new("good-bucket", credentials)
             .with_endpoint("http://127.0.0.1:1")
@@ -355,7 +400,7 @@ mod tests {
         };
         let cache = Builder::new("bucket", credentials)
             .with_endpoint("http://127.0.0.1:1")
-            .with_settings(|s| s.max_attempts = Some(1))
+            .with("max-attempts", "1")
             .build()
             .unwrap();
         assert!(matches!(cache.get("k"), Err(Error::Unavailable(_))));

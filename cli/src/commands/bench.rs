@@ -4,15 +4,12 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use s3cache::Cache;
-use s3cache::ReqwestTransport;
-use s3cache::Ttl as NativeTtl;
+use s3cache::{Cache, ReqwestTransport};
 
 use s3cache_runtime::{CacheStore, Config, Runtime, Ttl, answer};
 
@@ -119,34 +116,39 @@ pub async fn run(runtime: &Runtime, mut config: Config, args: &BenchArgs) -> Res
     if args.ops == 0 || args.batch == 0 || args.size.is_empty() {
         bail!("--ops, --batch and --size must be at least 1");
     }
-    let base = config.location.trim_matches('/').to_owned();
+    let settings = config.to_settings()?;
+    let base = settings.location.clone();
     // Culls are measured apart: the filled location and the timed writes stay under
     // max-entries (unlimited stays unlimited), so every row pays for counting, not culling.
     let needed = u32::try_from(args.entries + args.ops * 2 + args.batch + 2).unwrap_or(u32::MAX);
-    config.max_entries = match config.max_entries {
-        Some(0) => Some(0),
-        limit => Some(limit.unwrap_or(300).max(needed)),
-    };
+    if let Some(limit) = settings.max_entries {
+        config.set("max-entries", limit.max(needed));
+    }
     let located = |mode: &str| match base.as_str() {
         "" => format!("s3cache-bench-{mode}"),
         base => format!("{base}/s3cache-bench-{mode}"),
     };
-    let mut wasm_config = config.clone();
-    wasm_config.location = located("wasm");
-    let mut native_config = config.clone();
-    native_config.location = located("native");
-    let mut wasm = match args.mode {
-        Mode::Native => None,
-        _ => Some(runtime.open_store(&wasm_config).await?),
-    };
-    let native = match args.mode {
-        Mode::Wasm => None,
-        _ => Some(Arc::new(
-            s3cache::Builder::from_settings(native_config.to_settings())
-                .build()
-                .map_err(|e| anyhow!("{e}"))?,
-        )),
-    };
+    let mut targets: Vec<Box<dyn Target + '_>> = Vec::new();
+    if args.mode != Mode::Native {
+        let config = config.clone().with("location", located("wasm"));
+        let store = runtime.open_store(&config).await?;
+        targets.push(Box::new(Component {
+            runtime,
+            config,
+            store,
+            tokio: tokio::runtime::Handle::current(),
+        }));
+    }
+    if args.mode != Mode::Wasm {
+        let settings = config
+            .clone()
+            .with("location", located("native"))
+            .to_settings()?;
+        let cache = s3cache::Builder::from_settings(settings)
+            .build()
+            .map_err(|e| anyhow!("{e}"))?;
+        targets.push(Box::new(Native(cache)));
+    }
 
     if !args.json {
         println!(
@@ -154,59 +156,195 @@ pub async fn run(runtime: &Runtime, mut config: Config, args: &BenchArgs) -> Res
             args.ops,
             args.batch,
             args.entries,
-            config.endpoint.as_deref().unwrap_or("AWS")
+            settings.endpoint.as_deref().unwrap_or("AWS")
         );
         println!(
             "{:<7} {:<9} {:>8} {:>7} {:>10} {:>11} {:>11} {:>12}",
             "mode", "op", "size", "batch", "ops/s", "p50", "p99", "requests/op"
         );
     }
-    let rows_per_mode = OPS.len() * args.size.len();
-    let modes = usize::from(wasm.is_some()) + usize::from(native.is_some());
-    let progress = progress_bar((rows_per_mode * modes * args.ops) as u64, args.json);
+    // The calls block (the native core's do; the component's wait on this runtime's handle),
+    // so they run on a thread of their own while the runtime's workers carry the HTTP.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| measure(&mut targets, args))
+            .join()
+            .map_err(|_| anyhow!("the benchmark thread panicked"))?
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fills each target's location per size, then times every operation on each, row by row.
+fn measure(targets: &mut [Box<dyn Target + '_>], args: &BenchArgs) -> Result<()> {
+    let rows = OPS.len() * args.size.len() * targets.len();
+    let progress = progress_bar((rows * args.ops) as u64, args.json);
     for &size in &args.size {
-        let value = Arc::new(match args.values {
+        let value = match args.values {
             Values::Random => incompressible(size),
             Values::Text => text(size),
-        });
-        if let Some(store) = wasm.as_mut() {
-            wasm_fill(store, args.entries, size).await?;
-        }
-        if let Some(cache) = &native {
-            let cache = Arc::clone(cache);
-            let (entries, fill) = (args.entries, size);
-            tokio::task::spawn_blocking(move || native_fill(&cache, entries, fill)).await??;
+        };
+        for target in targets.iter_mut() {
+            fill(target.as_mut(), args.entries, size)?;
         }
         for op in OPS {
-            if let Some(store) = wasm.as_mut() {
-                let row = wasm_row(runtime, &wasm_config, store, op, size, &value, args).await?;
-                progress.inc(args.ops as u64);
-                progress.suspend(|| print_row(&row, args.json));
-            }
-            if let Some(cache) = &native
-                && op != Op::OpenGet
-            {
-                let (cache, value) = (Arc::clone(cache), Arc::clone(&value));
-                let (ops, batch) = (args.ops, args.batch);
-                let row = tokio::task::spawn_blocking(move || {
-                    native_row(&cache, op, size, &value, ops, batch)
-                })
-                .await??;
+            for target in targets.iter_mut().filter(|target| target.measures(op)) {
+                let row = row(target.as_mut(), op, size, &value, args)?;
                 progress.inc(args.ops as u64);
                 progress.suspend(|| print_row(&row, args.json));
             }
         }
     }
     progress.finish_and_clear();
-    if let Some(store) = wasm.as_mut() {
-        answer(store.clear().await?)?;
+    targets.iter_mut().try_for_each(|target| target.clear())
+}
+
+/// One side of the comparison: the same calls, blocking, with the same answers.
+trait Target: Send {
+    /// `wasm` or `native`.
+    fn mode(&self) -> &'static str;
+    /// Whether this side has the measurement `op`.
+    fn measures(&self, op: Op) -> bool;
+    /// HTTP requests sent so far.
+    fn requests_sent(&self) -> u64;
+    fn set(&mut self, key: &str, value: &[u8], ttl: Ttl) -> Result<()>;
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
+    fn has_key(&mut self, key: &str) -> Result<bool>;
+    fn add(&mut self, key: &str, value: &[u8], ttl: Ttl) -> Result<bool>;
+    fn touch(&mut self, key: &str, ttl: Ttl) -> Result<bool>;
+    fn incr(&mut self, key: &str, delta: i64) -> Result<i64>;
+    fn get_many(&mut self, keys: &[String]) -> Result<usize>;
+    fn set_many(&mut self, entries: &[(String, Vec<u8>)], ttl: Ttl) -> Result<Vec<String>>;
+    fn delete(&mut self, key: &str) -> Result<bool>;
+    fn clear(&mut self) -> Result<()>;
+    /// A new instance and store, then a get: what a Spin request pays.
+    fn open_get(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// The component in this host's runtime.
+struct Component<'a> {
+    runtime: &'a Runtime,
+    config: Config,
+    store: CacheStore,
+    tokio: tokio::runtime::Handle,
+}
+
+/// The same core compiled natively, over reqwest.
+struct Native(Cache<ReqwestTransport>);
+
+/// The component's answer to a call, its error made an `anyhow::Error`.
+macro_rules! wasm {
+    ($self:ident, $call:ident($($arg:expr),*)) => {
+        answer($self.tokio.block_on($self.store.$call($($arg),*))?)
+    };
+}
+
+impl Target for Component<'_> {
+    fn mode(&self) -> &'static str {
+        "wasm"
     }
-    if let Some(cache) = native {
-        tokio::task::spawn_blocking(move || cache.clear())
-            .await?
-            .map_err(|e| anyhow!("{e}"))?;
+    fn measures(&self, _: Op) -> bool {
+        true
     }
-    Ok(ExitCode::SUCCESS)
+    fn requests_sent(&self) -> u64 {
+        self.runtime.requests_sent()
+    }
+    fn set(&mut self, key: &str, value: &[u8], ttl: Ttl) -> Result<()> {
+        wasm!(self, set(key, value, ttl))
+    }
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        wasm!(self, get(key))
+    }
+    fn has_key(&mut self, key: &str) -> Result<bool> {
+        wasm!(self, has_key(key))
+    }
+    fn add(&mut self, key: &str, value: &[u8], ttl: Ttl) -> Result<bool> {
+        wasm!(self, add(key, value, ttl))
+    }
+    fn touch(&mut self, key: &str, ttl: Ttl) -> Result<bool> {
+        wasm!(self, touch(key, ttl))
+    }
+    fn incr(&mut self, key: &str, delta: i64) -> Result<i64> {
+        wasm!(self, incr(key, delta))
+    }
+    fn get_many(&mut self, keys: &[String]) -> Result<usize> {
+        wasm!(self, get_many(keys)).map(|hits| hits.len())
+    }
+    fn set_many(&mut self, entries: &[(String, Vec<u8>)], ttl: Ttl) -> Result<Vec<String>> {
+        wasm!(self, set_many(entries, ttl))
+    }
+    fn delete(&mut self, key: &str) -> Result<bool> {
+        wasm!(self, delete(key))
+    }
+    fn clear(&mut self) -> Result<()> {
+        wasm!(self, clear())
+    }
+    fn open_get(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        let (runtime, config) = (self.runtime, &self.config);
+        self.tokio.block_on(async {
+            let mut fresh = runtime.open_store(config).await?;
+            answer(fresh.get(key).await?)
+        })
+    }
+}
+
+/// The native core's error as an `anyhow::Error`.
+fn native<T>(result: s3cache::Result<T>) -> Result<T> {
+    result.map_err(|e| anyhow!("{e}"))
+}
+
+/// The component's ttl in the core's terms.
+fn core_ttl(ttl: Ttl) -> s3cache::Ttl {
+    match ttl {
+        Ttl::Default => s3cache::Ttl::Default,
+        Ttl::Never => s3cache::Ttl::Never,
+        Ttl::Seconds(seconds) => s3cache::Ttl::Millis(seconds.saturating_mul(1000)),
+        Ttl::Milliseconds(millis) => s3cache::Ttl::Millis(millis),
+    }
+}
+
+impl Target for Native {
+    fn mode(&self) -> &'static str {
+        "native"
+    }
+    fn measures(&self, op: Op) -> bool {
+        op != Op::OpenGet
+    }
+    fn requests_sent(&self) -> u64 {
+        self.0.transport().requests_sent()
+    }
+    fn set(&mut self, key: &str, value: &[u8], ttl: Ttl) -> Result<()> {
+        native(self.0.set(key, value, core_ttl(ttl)))
+    }
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        native(self.0.get(key))
+    }
+    fn has_key(&mut self, key: &str) -> Result<bool> {
+        native(self.0.has_key(key))
+    }
+    fn add(&mut self, key: &str, value: &[u8], ttl: Ttl) -> Result<bool> {
+        native(self.0.add(key, value, core_ttl(ttl)))
+    }
+    fn touch(&mut self, key: &str, ttl: Ttl) -> Result<bool> {
+        native(self.0.touch(key, core_ttl(ttl)))
+    }
+    fn incr(&mut self, key: &str, delta: i64) -> Result<i64> {
+        native(self.0.incr(key, delta))
+    }
+    fn get_many(&mut self, keys: &[String]) -> Result<usize> {
+        native(self.0.get_many(keys)).map(|hits| hits.len())
+    }
+    fn set_many(&mut self, entries: &[(String, Vec<u8>)], ttl: Ttl) -> Result<Vec<String>> {
+        native(self.0.set_many(entries, core_ttl(ttl)))
+    }
+    fn delete(&mut self, key: &str) -> Result<bool> {
+        native(self.0.delete(key))
+    }
+    fn clear(&mut self) -> Result<()> {
+        native(self.0.clear())
+    }
+    fn open_get(&mut self, _: &str) -> Result<Option<Vec<u8>>> {
+        bail!("open-get is a wasm measurement")
+    }
 }
 
 fn progress_bar(total: u64, json: bool) -> ProgressBar {
@@ -262,131 +400,54 @@ fn batch_extras(ops: usize, batch: usize, value: &[u8]) -> Vec<(String, Vec<u8>)
         .collect()
 }
 
-async fn wasm_row(
-    runtime: &Runtime,
-    config: &Config,
-    store: &mut CacheStore,
+/// Times `args.ops` calls of `op` on `target`.
+fn row(
+    target: &mut dyn Target,
     op: Op,
     size: usize,
     value: &[u8],
     args: &BenchArgs,
 ) -> Result<Row> {
     if op == Op::GetMany {
-        let failed = answer(
-            store
-                .set_many(&batch_extras(args.ops, args.batch, value), Ttl::Default)
-                .await?,
-        )?;
+        let failed = target.set_many(&batch_extras(args.ops, args.batch, value), Ttl::Default)?;
         expect(failed.is_empty(), "the batch's keys written", "set-many")?;
     }
-    let before = runtime.requests_sent();
+    let before = target.requests_sent();
     let mut times = Vec::with_capacity(args.ops);
     for i in 0..args.ops {
         let key = bench_key(i);
         let start = Instant::now();
         match op {
-            Op::Set => answer(store.set(&key, value, Ttl::Default).await?)?,
-            Op::Get => expect(answer(store.get(&key).await?)?.is_some(), "a hit", &key)?,
+            Op::Set => target.set(&key, value, Ttl::Default)?,
+            Op::Get => expect(target.get(&key)?.is_some(), "a hit", &key)?,
             Op::GetMiss => {
                 let absent = format!("{key}-absent");
-                expect(answer(store.get(&absent).await?)?.is_none(), "a miss", &key)?
+                expect(target.get(&absent)?.is_none(), "a miss", &key)?
             }
-            Op::Has => expect(answer(store.has_key(&key).await?)?, "has-key true", &key)?,
+            Op::Has => expect(target.has_key(&key)?, "has-key true", &key)?,
             Op::Add => {
-                let added = answer(
-                    store
-                        .add(&format!("{key}-added"), value, Ttl::Default)
-                        .await?,
-                )?;
+                let added = target.add(&format!("{key}-added"), value, Ttl::Default)?;
                 expect(added, "add true", &key)?
             }
-            Op::Touch => expect(
-                answer(store.touch(&key, Ttl::Default).await?)?,
-                "touch",
-                &key,
-            )?,
-            Op::Incr => drop(answer(store.incr("counter", 1).await?)?),
+            Op::Touch => expect(target.touch(&key, Ttl::Default)?, "touch", &key)?,
+            Op::Incr => drop(target.incr("counter", 1)?),
             Op::GetMany => {
                 let wanted: Vec<String> = (0..args.batch).map(bench_key).collect();
-                let hits = answer(store.get_many(&wanted).await?)?;
-                expect(hits.len() == args.batch, "every key a hit", "get-many")?
+                let hits = target.get_many(&wanted)?;
+                expect(hits == args.batch, "every key a hit", "get-many")?
             }
-            Op::Delete => expect(answer(store.delete(&key).await?)?, "delete true", &key)?,
-            Op::OpenGet => {
-                let mut fresh = runtime.open_store(config).await?;
-                let found = answer(fresh.get(&key).await?)?;
-                expect(found.is_some(), "a hit", &key)?
-            }
+            Op::Delete => expect(target.delete(&key)?, "delete true", &key)?,
+            Op::OpenGet => expect(target.open_get(&key)?.is_some(), "a hit", &key)?,
         }
         times.push(start.elapsed());
     }
     Ok(Row {
-        mode: "wasm",
+        mode: target.mode(),
         op,
         size,
         batch: batch_of(op, args.batch),
         times,
-        requests: runtime.requests_sent() - before,
-    })
-}
-
-fn native_row(
-    cache: &Cache<ReqwestTransport>,
-    op: Op,
-    size: usize,
-    value: &[u8],
-    ops: usize,
-    batch: usize,
-) -> Result<Row> {
-    let fail = |e: s3cache::Error| anyhow!("{e}");
-    if op == Op::GetMany {
-        let failed = cache
-            .set_many(&batch_extras(ops, batch, value), NativeTtl::Default)
-            .map_err(fail)?;
-        expect(failed.is_empty(), "the batch's keys written", "set-many")?;
-    }
-    let before = cache.transport().requests_sent();
-    let mut times = Vec::with_capacity(ops);
-    for i in 0..ops {
-        let key = bench_key(i);
-        let start = Instant::now();
-        match op {
-            Op::Set => cache.set(&key, value, NativeTtl::Default).map_err(fail)?,
-            Op::Get => expect(cache.get(&key).map_err(fail)?.is_some(), "a hit", &key)?,
-            Op::GetMiss => {
-                let absent = format!("{key}-absent");
-                expect(cache.get(&absent).map_err(fail)?.is_none(), "a miss", &key)?
-            }
-            Op::Has => expect(cache.has_key(&key).map_err(fail)?, "has-key true", &key)?,
-            Op::Add => {
-                let added = cache
-                    .add(&format!("{key}-added"), value, NativeTtl::Default)
-                    .map_err(fail)?;
-                expect(added, "add true", &key)?
-            }
-            Op::Touch => expect(
-                cache.touch(&key, NativeTtl::Default).map_err(fail)?,
-                "touch",
-                &key,
-            )?,
-            Op::Incr => drop(cache.incr("counter", 1).map_err(fail)?),
-            Op::GetMany => {
-                let wanted: Vec<String> = (0..batch).map(bench_key).collect();
-                let hits = cache.get_many(&wanted).map_err(fail)?;
-                expect(hits.len() == batch, "every key a hit", "get-many")?
-            }
-            Op::Delete => expect(cache.delete(&key).map_err(fail)?, "delete true", &key)?,
-            Op::OpenGet => bail!("open-get is a wasm measurement"),
-        }
-        times.push(start.elapsed());
-    }
-    Ok(Row {
-        mode: "native",
-        op,
-        size,
-        batch: batch_of(op, batch),
-        times,
-        requests: cache.transport().requests_sent() - before,
+        requests: target.requests_sent() - before,
     })
 }
 
@@ -478,28 +539,11 @@ fn show_size(size: usize) -> String {
 
 /// Empties the location, then writes `entries` entries (`fill-<n>`) in batches of 1000 and
 /// the counter incr counts on, so each size starts from the same state.
-async fn wasm_fill(store: &mut CacheStore, entries: usize, size: usize) -> Result<()> {
-    answer(store.clear().await?)?;
-    answer(store.set("counter", b"0", Ttl::Never).await?)?;
+fn fill(target: &mut dyn Target, entries: usize, size: usize) -> Result<()> {
+    target.clear()?;
+    target.set("counter", b"0", Ttl::Never)?;
     for chunk in fill_batches(entries, size) {
-        let failed = answer(store.set_many(&chunk, Ttl::Never).await?)?;
-        if let Some(key) = failed.first() {
-            bail!("filling the location failed at {key}");
-        }
-    }
-    Ok(())
-}
-
-/// [`wasm_fill`] for the native build.
-fn native_fill(cache: &Cache<ReqwestTransport>, entries: usize, size: usize) -> Result<()> {
-    cache.clear().map_err(|e| anyhow!("{e}"))?;
-    cache
-        .set("counter", b"0", NativeTtl::Never)
-        .map_err(|e| anyhow!("{e}"))?;
-    for chunk in fill_batches(entries, size) {
-        let failed = cache
-            .set_many(&chunk, NativeTtl::Never)
-            .map_err(|e| anyhow!("{e}"))?;
+        let failed = target.set_many(&chunk, Ttl::Never)?;
         if let Some(key) = failed.first() {
             bail!("filling the location failed at {key}");
         }

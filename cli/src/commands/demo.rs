@@ -9,17 +9,18 @@ use anyhow::Result;
 use s3cache_runtime::{CacheError, Config, Runtime, Ttl, describe};
 
 /// Runs the tour under `<location>/s3cache-demo`, leaving that location empty at the end.
-pub async fn run(runtime: &Runtime, mut config: Config) -> Result<ExitCode> {
-    config.location = match config.location.trim_matches('/') {
+pub async fn run(runtime: &Runtime, config: Config) -> Result<ExitCode> {
+    let settings = config.to_settings()?;
+    let location = match settings.location.as_str() {
         "" => "s3cache-demo".to_owned(),
         location => format!("{location}/s3cache-demo"),
     };
     println!(
-        "s3cache demo: bucket {:?} at {}, location {:?}\n",
+        "s3cache demo: bucket {:?} at {}, location {location:?}\n",
         config.bucket,
-        config.endpoint.as_deref().unwrap_or("AWS"),
-        config.location
+        settings.endpoint.as_deref().unwrap_or("AWS"),
     );
+    let config = config.with("location", location);
     let mut store = runtime.open_store(&config).await?;
     let mut tour = Tour {
         runtime,

@@ -9,9 +9,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::store_args::parse_pair;
+use s3cache::setting;
+use s3cache_runtime::Config;
 use s3cache_runtime::app::{App, listen};
 use s3cache_runtime::wasi_config::ConfigValues;
-use s3cache_runtime::{Compression, Config};
 
 /// `serve-app`.
 #[derive(Debug, Args)]
@@ -53,56 +54,26 @@ pub async fn serve(args: &ServeAppArgs, config: &Config) -> Result<ExitCode> {
     }
 }
 
-/// The keyvalue component's wasi:config values for the store options: where the data goes and
-/// how it is written. Culling is left off (wasi:keyvalue values are kept) unless
-/// `--config s3cache_max_entries=N` asks for it; attempts and timeouts take the component's
-/// defaults.
+/// The keyvalue component's wasi:config values: the bucket, the credentials and every setting
+/// the CLI was given, each under its wasi:config name. Culling stays off (wasi:keyvalue values
+/// are kept) unless `--max-entries` or `--config s3cache_max_entries=N` asks for it.
 fn config_values(config: &Config) -> BTreeMap<String, String> {
-    let mut values = BTreeMap::new();
-    let mut put = |name: &str, value: Option<String>| {
-        if let Some(value) = value {
-            values.insert(format!("s3cache_{name}"), value);
-        }
-    };
-    put("bucket", Some(config.bucket.clone()));
-    put("region", Some(config.region.clone()));
-    put("endpoint", config.endpoint.clone());
-    put("path_style", config.path_style.map(|path| path.to_string()));
-    put(
-        "access_key_id",
-        Some(config.credentials.access_key_id.clone()),
-    );
-    put(
-        "secret_access_key",
-        Some(config.credentials.secret_access_key.clone()),
-    );
-    put("session_token", config.credentials.session_token.clone());
-    put("location", Some(config.location.clone()));
-    put("key_prefix", Some(config.key_prefix.clone()));
-    put("version", Some(config.version.to_string()));
-    put("create_bucket", Some(config.create_bucket.to_string()));
-    put(
-        "storage_class",
-        config.storage_class.clone().or_else(|| {
+    let credentials = &config.credentials;
+    let named = [
+        ("bucket", Some(&config.bucket)),
+        ("access-key-id", Some(&credentials.access_key_id)),
+        ("secret-access-key", Some(&credentials.secret_access_key)),
+        ("session-token", credentials.session_token.as_ref()),
+    ];
+    named
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .chain(
             config
-                .reduced_redundancy
-                .then(|| "REDUCED_REDUNDANCY".to_owned())
-        }),
-    );
-    put("acl", config.acl.clone());
-    put("sse", config.sse.clone());
-    put("sse_kms_key_id", config.sse_kms_key_id.clone());
-    put("deadline_ms", config.deadline_ms.map(|ms| ms.to_string()));
-    put(
-        "max_value_bytes",
-        config.max_value_bytes.map(|bytes| bytes.to_string()),
-    );
-    put(
-        "compress_above",
-        config.compression.map(|compression| match compression {
-            Compression::Off => "off".to_owned(),
-            Compression::Above(bytes) => bytes.to_string(),
-        }),
-    );
-    values
+                .settings
+                .iter()
+                .map(|(name, value)| (name.as_str(), value)),
+        )
+        .filter_map(|(name, value)| Some((setting(name)?.wasi_config_name(), value.clone())))
+        .collect()
 }

@@ -167,7 +167,7 @@ impl S3 {
         s3cache::Builder::new(&self.bucket, credentials)
             .with_endpoint(&self.endpoint)
             .with_location(location)
-            .with_create_bucket(true)
+            .with("create-bucket", "true")
     }
 
     /// Writes an object behind the cache's back, as any other client of the bucket could.

@@ -101,45 +101,34 @@ fn parse_ttl(text: &str) -> Result<Ttl, String> {
 fn config() -> Result<Config, variables::Error> {
     // Spin variables are strings; an empty one stands for "not set".
     let optional = |name| variables::get(name).map(|value| Some(value).filter(|v| !v.is_empty()));
+    let mut settings = vec![
+        ("region".to_owned(), variables::get("region")?),
+        ("location".to_owned(), variables::get("location")?),
+    ];
+    if let Some(endpoint) = optional("endpoint")? {
+        settings.push(("endpoint".to_owned(), endpoint));
+    }
     Ok(Config {
         bucket: variables::get("bucket")?,
-        region: variables::get("region")?,
-        endpoint: optional("endpoint")?,
-        path_style: None,
         // A resource: the secret stays inside s3cache, out of every Debug form.
         credentials: Credentials::new(
             &variables::get("access_key_id")?,
             &variables::get("secret_access_key")?,
             optional("session_token")?.as_deref(),
         ),
-        location: variables::get("location")?,
-        key_prefix: String::new(),
-        version: 1,
-        key_scheme: None,
-        default_ttl: Ttl::Default,
-        max_entries: None,
-        cull_frequency: None,
-        cull_mode: None,
-        compression: None,
-        max_value_bytes: None,
-        acl: None,
-        bucket_acl: None,
-        storage_class: None,
-        reduced_redundancy: false,
-        sse: None,
-        sse_kms_key_id: None,
-        create_bucket: false,
-        max_attempts: None,
-        deadline_ms: None,
-        connect_timeout_ms: None,
-        first_byte_timeout_ms: None,
-        between_bytes_timeout_ms: None,
+        // Every other setting of s3cache's table, by name: defaults unless named here.
+        settings,
     })
 }
 
 /// The response for a cache error: its case and message (which never carry a secret).
 fn failure(error: Error) -> Response {
+    let invalid;
     let (status, case, message) = match &error {
+        Error::InvalidSetting(setting) => {
+            invalid = format!("{}: {}", setting.setting, setting.reason);
+            (500, "invalid-setting", &invalid)
+        }
         // Mostly Spin refusing the dependency's requests: the manifest must grant them.
         Error::InvalidConfig(m) => (500, "invalid-config", m),
         Error::InvalidInput(m) => (400, "invalid-input", m),

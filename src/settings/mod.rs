@@ -1,26 +1,23 @@
-//! Store configuration: validation, defaults, and where requests go.
+//! Store settings: the table every surface reads ([`table`]), the settings a caller gives,
+//! and their validation into the configuration the cache runs with.
+
+#[cfg(test)]
+mod reference;
+mod table;
 
 use std::time::Duration;
 
-use crate::core::backoff::{DEFAULT_DEADLINE, DEFAULT_MAX_ATTEMPTS, RetryPolicy};
+use crate::core::backoff::RetryPolicy;
 use crate::core::cull::{CullMode, Culling};
 use crate::core::entry::DefaultLifetime;
 use crate::core::key::{KeyScheme, Naming, normalize_location};
 use crate::error::{Error, Result};
 use crate::s3::{Credentials, Endpoint};
 
-/// Django's default timeout (300 s), in milliseconds.
-pub(crate) const DEFAULT_TTL_MILLIS: i64 = 300_000;
-/// Django's MAX_ENTRIES default.
-pub(crate) const DEFAULT_MAX_ENTRIES: u32 = 300;
-/// Django's CULL_FREQUENCY default.
-pub(crate) const DEFAULT_CULL_FREQUENCY: u32 = 3;
+pub use table::{SETTINGS, Setting, setting};
+
 /// The storage class django-s3-cache's REDUCED_REDUNDANCY chose.
-pub(crate) const REDUCED_REDUNDANCY: &str = "REDUCED_REDUNDANCY";
-/// Values longer than this are deflated by default.
-pub(crate) const DEFAULT_COMPRESS_ABOVE: u32 = 1024;
-/// The default largest value.
-pub(crate) const DEFAULT_MAX_VALUE_BYTES: u32 = 64 << 20;
+const REDUCED_REDUNDANCY: &str = "REDUCED_REDUNDANCY";
 
 /// How long a request may wait on the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,97 +30,86 @@ pub struct Timeouts {
     pub between_bytes: Duration,
 }
 
-impl Default for Timeouts {
-    /// Seconds, not minutes: a cache that waits longer is worse than a miss.
-    fn default() -> Timeouts {
-        Timeouts {
-            connect: Duration::from_secs(5),
-            first_byte: Duration::from_secs(10),
-            between_bytes: Duration::from_secs(10),
-        }
-    }
-}
-
-/// The configuration as a caller gives it; `None` takes the default.
+/// The settings as a caller gives them, each field a row of [`SETTINGS`] (where its default
+/// and meaning are written). [`Settings::new`] starts from the defaults; [`Settings::set`]
+/// changes one setting by name, from text, as every surface does.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Bucket name.
+    /// `bucket`.
     pub bucket: String,
-    /// Signing region.
-    pub region: String,
-    /// `http(s)://host[:port][/base-path]`; `None` is AWS S3 in `region`.
-    pub endpoint: Option<String>,
-    /// Path-style addressing; `None` picks it for IP and localhost endpoints.
-    pub path_style: Option<bool>,
-    /// Credentials.
+    /// `access-key-id`, `secret-access-key`, `session-token`.
     pub credentials: Credentials,
-    /// Prefix under which entries live.
+    /// `region`.
+    pub region: String,
+    /// `endpoint`; `None` is AWS S3 in `region`.
+    pub endpoint: Option<String>,
+    /// `addressing`: `Some(true)` path-style, `Some(false)` virtual-hosted, `None` auto.
+    pub path_style: Option<bool>,
+    /// `location`.
     pub location: String,
-    /// Django KEY_PREFIX.
+    /// `key-prefix`.
     pub key_prefix: String,
-    /// Django VERSION.
+    /// `version`.
     pub version: i64,
-    /// Whether keys arrive made (hashed as given) or get the prefix and version here.
+    /// `key-scheme`.
     pub key_scheme: KeyScheme,
-    /// Lifetime in milliseconds of `Ttl::Default` writes: `Some(None)` is forever, `None` is
-    /// 300 s.
-    pub default_lifetime: Option<DefaultLifetime>,
-    /// Django MAX_ENTRIES; `Some(0)` is unlimited (no culling, no listing).
+    /// `default-timeout` in milliseconds; `None` is forever.
+    pub default_lifetime: DefaultLifetime,
+    /// `max-entries`; `None` is unlimited.
     pub max_entries: Option<u32>,
-    /// Django CULL_FREQUENCY.
-    pub cull_frequency: Option<u32>,
-    /// How writes check the count.
+    /// `cull-frequency`.
+    pub cull_frequency: u32,
+    /// `cull-mode`.
     pub cull_mode: CullMode,
-    /// `Some(None)` turns compression off; `Some(Some(n))` deflates values above n bytes.
-    pub compress_above: Option<Option<u32>>,
-    /// Largest value.
-    pub max_value_bytes: Option<u32>,
-    /// Canned ACL; `None` sends none (objects are private).
+    /// `compress-above`; `None` is off.
+    pub compress_above: Option<u32>,
+    /// `max-value-bytes`.
+    pub max_value_bytes: u32,
+    /// `acl`.
     pub acl: Option<String>,
-    /// Canned ACL of a bucket this store creates; `None` sends none (private).
+    /// `bucket-acl`.
     pub bucket_acl: Option<String>,
-    /// Storage class.
+    /// `storage-class`.
     pub storage_class: Option<String>,
-    /// django-s3-cache's REDUCED_REDUNDANCY: storage class `REDUCED_REDUNDANCY`.
+    /// `reduced-redundancy`.
     pub reduced_redundancy: bool,
-    /// Server-side encryption: `AES256` or `aws:kms`.
+    /// `sse`.
     pub sse: Option<String>,
-    /// The KMS key of `aws:kms` encryption.
+    /// `sse-kms-key-id`.
     pub sse_kms_key_id: Option<String>,
-    /// Create the bucket when it is missing.
+    /// `create-bucket`.
     pub create_bucket: bool,
-    /// Attempts per request on transient failures.
-    pub max_attempts: Option<u32>,
-    /// Milliseconds an operation may spend retrying and waiting out contention.
-    pub deadline_ms: Option<u32>,
-    /// Milliseconds to connect.
-    pub connect_timeout_ms: Option<u32>,
-    /// Milliseconds from sending a request to the first byte of its reply.
-    pub first_byte_timeout_ms: Option<u32>,
-    /// Milliseconds between two bytes of a reply.
-    pub between_bytes_timeout_ms: Option<u32>,
+    /// `max-attempts`.
+    pub max_attempts: u32,
+    /// `deadline` in milliseconds.
+    pub deadline_ms: u32,
+    /// `connect-timeout` in milliseconds.
+    pub connect_timeout_ms: u32,
+    /// `first-byte-timeout` in milliseconds.
+    pub first_byte_timeout_ms: u32,
+    /// `between-bytes-timeout` in milliseconds.
+    pub between_bytes_timeout_ms: u32,
 }
 
 impl Settings {
-    /// Settings for `bucket` in `region`, everything else at its default: AWS S3's endpoint,
-    /// the root location, Django's naming, culling and timeout.
-    pub fn new(bucket: &str, region: &str, credentials: Credentials) -> Settings {
-        Settings {
+    /// Settings for `bucket` with these credentials, every other setting at its default.
+    pub fn new(bucket: &str, credentials: Credentials) -> Settings {
+        let mut settings = Settings {
             bucket: bucket.to_owned(),
-            region: region.to_owned(),
+            credentials,
+            region: String::new(),
             endpoint: None,
             path_style: None,
-            credentials,
             location: String::new(),
             key_prefix: String::new(),
-            version: 1,
+            version: 0,
             key_scheme: KeyScheme::Prefixed,
             default_lifetime: None,
             max_entries: None,
-            cull_frequency: None,
+            cull_frequency: 0,
             cull_mode: CullMode::Auto,
             compress_above: None,
-            max_value_bytes: None,
+            max_value_bytes: 0,
             acl: None,
             bucket_acl: None,
             storage_class: None,
@@ -131,12 +117,63 @@ impl Settings {
             sse: None,
             sse_kms_key_id: None,
             create_bucket: false,
-            max_attempts: None,
-            deadline_ms: None,
-            connect_timeout_ms: None,
-            first_byte_timeout_ms: None,
-            between_bytes_timeout_ms: None,
+            max_attempts: 0,
+            deadline_ms: 0,
+            connect_timeout_ms: 0,
+            first_byte_timeout_ms: 0,
+            between_bytes_timeout_ms: 0,
+        };
+        for row in SETTINGS {
+            if let Some(default) = row.default {
+                row.apply(&mut settings, default)
+                    .expect("every default in the table parses");
+            }
         }
+        settings
+    }
+
+    /// Sets the setting `name` (a row of [`SETTINGS`]) from its text form.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let row = setting(name).ok_or_else(|| Error::InvalidSetting {
+            setting: name.to_owned(),
+            reason: "no such setting".to_owned(),
+        })?;
+        row.apply(self, value)
+            .map_err(|reason| Error::InvalidSetting {
+                setting: row.name.to_owned(),
+                reason: if row.secret {
+                    // The reason may quote the value; a secret is never shown.
+                    "it is not valid".to_owned()
+                } else {
+                    format!("{reason} (expected {})", row.syntax)
+                },
+            })
+    }
+
+    /// Sets each `(name, value)` of a settings list (the WIT's): every setting but the
+    /// credentials, which travel apart so that no list or record ever holds a secret.
+    pub fn set_list(&mut self, pairs: &[(String, String)]) -> Result<()> {
+        for (name, value) in pairs {
+            if setting(name).is_some_and(|row| row.secret) {
+                return Err(Error::InvalidSetting {
+                    setting: name.clone(),
+                    reason: "credentials are not settings; they go in the credentials resource"
+                        .to_owned(),
+                });
+            }
+            self.set(name, value)?;
+        }
+        Ok(())
+    }
+
+    /// Sets each `(name, value)` in turn.
+    pub fn set_all<'a>(
+        &mut self,
+        values: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<()> {
+        values
+            .into_iter()
+            .try_for_each(|(name, value)| self.set(name, value))
     }
 }
 
@@ -185,18 +222,12 @@ impl Config {
         validate_region(&settings.region)?;
         validate_bucket(&settings.bucket)?;
         for (field, value) in [
+            ("access-key-id", Some(&settings.credentials.access_key_id)),
             (
-                "credentials.access-key-id",
-                Some(&settings.credentials.access_key_id),
-            ),
-            (
-                "credentials.secret-access-key",
+                "secret-access-key",
                 Some(&settings.credentials.secret_access_key),
             ),
-            (
-                "credentials.session-token",
-                settings.credentials.session_token.as_ref(),
-            ),
+            ("session-token", settings.credentials.session_token.as_ref()),
         ] {
             // The values are secrets: the messages never show them.
             match value {
@@ -226,22 +257,17 @@ impl Config {
         }
         for (field, value) in [
             ("max-attempts", settings.max_attempts),
-            ("deadline-ms", settings.deadline_ms),
-            ("connect-timeout-ms", settings.connect_timeout_ms),
-            ("first-byte-timeout-ms", settings.first_byte_timeout_ms),
-            (
-                "between-bytes-timeout-ms",
-                settings.between_bytes_timeout_ms,
-            ),
+            ("max-value-bytes", settings.max_value_bytes),
+            ("deadline", settings.deadline_ms),
+            ("connect-timeout", settings.connect_timeout_ms),
+            ("first-byte-timeout", settings.first_byte_timeout_ms),
+            ("between-bytes-timeout", settings.between_bytes_timeout_ms),
         ] {
-            if value == Some(0) {
-                return Err(invalid(field, "it must be at least 1".to_owned()));
+            if value == 0 {
+                return Err(invalid(field, "it must be more than 0".to_owned()));
             }
         }
-        let millis = |value: Option<u32>, default: Duration| {
-            value.map_or(default, |ms| Duration::from_millis(u64::from(ms)))
-        };
-        let defaults = Timeouts::default();
+        let millis = |ms: u32| Duration::from_millis(u64::from(ms));
         let storage_class = match (settings.reduced_redundancy, settings.storage_class) {
             (true, Some(class)) if class != REDUCED_REDUNDANCY => {
                 return Err(invalid(
@@ -258,16 +284,20 @@ impl Config {
         {
             return Err(invalid("sse", format!("{sse:?} is not AES256 or aws:kms")));
         }
-        if settings.sse_kms_key_id.is_some() && settings.sse.as_deref() != Some("aws:kms") {
-            return Err(invalid(
-                "sse-kms-key-id",
-                "a KMS key needs sse aws:kms".to_owned(),
-            ));
-        }
-        let max_entries = match settings.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES) {
-            0 => None,
-            limit => Some(limit as usize),
+        let sse = match (settings.sse, &settings.sse_kms_key_id) {
+            (Some(sse), Some(_)) if sse != "aws:kms" => {
+                return Err(invalid(
+                    "sse-kms-key-id",
+                    format!("a KMS key needs sse aws:kms, not {sse:?}"),
+                ));
+            }
+            (None, Some(_)) => Some("aws:kms".to_owned()),
+            (sse, _) => sse,
         };
+        let max_entries = settings
+            .max_entries
+            .filter(|&limit| limit > 0)
+            .map(|limit| limit as usize);
         let endpoint = Endpoint::resolve(
             settings.endpoint.as_deref(),
             &settings.region,
@@ -285,43 +315,32 @@ impl Config {
                 version: settings.version,
                 scheme: settings.key_scheme,
             },
-            default_lifetime: settings
-                .default_lifetime
-                .unwrap_or(Some(DEFAULT_TTL_MILLIS)),
-            cull: Culling::new(
-                max_entries,
-                settings.cull_frequency.unwrap_or(DEFAULT_CULL_FREQUENCY),
-                settings.cull_mode,
-            ),
-            compress_above: settings
-                .compress_above
-                .unwrap_or(Some(DEFAULT_COMPRESS_ABOVE))
-                .map(|n| n as usize),
-            max_value_bytes: settings.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES) as usize,
+            default_lifetime: settings.default_lifetime,
+            cull: Culling::new(max_entries, settings.cull_frequency, settings.cull_mode),
+            compress_above: settings.compress_above.map(|n| n as usize),
+            max_value_bytes: settings.max_value_bytes as usize,
             acl: settings.acl,
             bucket_acl: settings.bucket_acl,
             storage_class,
-            sse: settings.sse,
+            sse,
             sse_kms_key_id: settings.sse_kms_key_id,
             create_bucket: settings.create_bucket,
-            retry: RetryPolicy {
-                max_attempts: settings.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
-                deadline: millis(settings.deadline_ms, DEFAULT_DEADLINE),
-                ..RetryPolicy::default()
-            },
+            retry: RetryPolicy::new(settings.max_attempts, millis(settings.deadline_ms)),
             timeouts: Timeouts {
-                connect: millis(settings.connect_timeout_ms, defaults.connect),
-                first_byte: millis(settings.first_byte_timeout_ms, defaults.first_byte),
-                between_bytes: millis(settings.between_bytes_timeout_ms, defaults.between_bytes),
+                connect: millis(settings.connect_timeout_ms),
+                first_byte: millis(settings.first_byte_timeout_ms),
+                between_bytes: millis(settings.between_bytes_timeout_ms),
             },
         })
     }
 }
 
-/// An invalid-config error; its message starts with the WIT name of the field at fault, so a
-/// caller can name its own option for it.
-fn invalid(field: &str, message: String) -> Error {
-    Error::InvalidConfig(format!("{field}: {message}"))
+/// The error for a setting that cannot work, naming it as data.
+fn invalid(setting: &str, reason: String) -> Error {
+    Error::InvalidSetting {
+        setting: setting.to_owned(),
+        reason,
+    }
 }
 
 fn is_header_safe(value: &str) -> bool {
@@ -376,8 +395,8 @@ mod tests {
         };
         Settings {
             endpoint: Some("http://127.0.0.1:9000".to_owned()),
-            location: "/a/b/".to_owned(),
-            ..Settings::new("cache", "us-east-1", credentials)
+            location: "a/b".to_owned(),
+            ..Settings::new("cache", credentials)
         }
     }
 
@@ -394,7 +413,7 @@ mod tests {
             })
         );
         let mut unlimited = settings();
-        unlimited.max_entries = Some(0);
+        unlimited.max_entries = None;
         assert_eq!(Config::new(unlimited).unwrap().cull, Culling::Unlimited);
         let mut large = settings();
         large.max_entries = Some(5000);
@@ -407,7 +426,16 @@ mod tests {
         assert_eq!(config.storage_class, None);
         assert_eq!(config.retry.max_attempts, 4);
         assert_eq!(config.retry.deadline, Duration::from_secs(10));
-        assert_eq!(config.timeouts, Timeouts::default());
+        assert_eq!(
+            config.timeouts,
+            Timeouts {
+                connect: Duration::from_secs(5),
+                first_byte: Duration::from_secs(10),
+                between_bytes: Duration::from_secs(10),
+            }
+        );
+        assert_eq!(config.region, "us-east-1");
+        assert_eq!(config.max_value_bytes, 64 << 20);
     }
 
     #[test]
@@ -434,11 +462,14 @@ mod tests {
     #[test]
     fn retries_and_timeouts_are_configurable() {
         let mut s = settings();
-        s.max_attempts = Some(2);
-        s.deadline_ms = Some(1500);
-        s.connect_timeout_ms = Some(100);
-        s.first_byte_timeout_ms = Some(200);
-        s.between_bytes_timeout_ms = Some(300);
+        s.set_all([
+            ("max-attempts", "2"),
+            ("deadline", "1.5"),
+            ("connect-timeout", "0.1"),
+            ("first-byte-timeout", "0.2"),
+            ("between-bytes-timeout", "0.3"),
+        ])
+        .unwrap();
         let config = Config::new(s).unwrap();
         assert_eq!(config.retry.max_attempts, 2);
         assert_eq!(config.retry.deadline, Duration::from_millis(1500));
@@ -461,22 +492,22 @@ mod tests {
             ("bucket", Box::new(|s| s.bucket = "Cache".to_owned())),
             ("bucket", Box::new(|s| s.bucket = "a/b".to_owned())),
             ("region", Box::new(|s| s.region.clear())),
-            ("max-attempts", Box::new(|s| s.max_attempts = Some(0))),
-            ("deadline-ms", Box::new(|s| s.deadline_ms = Some(0))),
+            ("max-attempts", Box::new(|s| s.max_attempts = 0)),
+            ("deadline", Box::new(|s| s.deadline_ms = 0)),
             (
-                "between-bytes-timeout-ms",
-                Box::new(|s| s.between_bytes_timeout_ms = Some(0)),
+                "between-bytes-timeout",
+                Box::new(|s| s.between_bytes_timeout_ms = 0),
             ),
             (
-                "credentials.secret-access-key",
+                "secret-access-key",
                 Box::new(|s| s.credentials.secret_access_key = "a\nb".to_owned()),
             ),
             (
-                "credentials.access-key-id",
+                "access-key-id",
                 Box::new(|s| s.credentials.access_key_id.clear()),
             ),
             (
-                "credentials.session-token",
+                "session-token",
                 Box::new(|s| s.credentials.session_token = Some(String::new())),
             ),
             ("acl", Box::new(|s| s.acl = Some("pri\nvate".to_owned()))),
@@ -528,7 +559,7 @@ mod tests {
                 Box::new(|s| s.endpoint = Some("http://host:99999".to_owned())),
             ),
             (
-                "path-style",
+                "addressing",
                 Box::new(|s| {
                     s.endpoint = Some("http://127.0.0.1:9000".to_owned());
                     s.path_style = Some(false);
@@ -539,10 +570,7 @@ mod tests {
             let mut s = settings();
             change(&mut s);
             match Config::new(s) {
-                Err(Error::InvalidConfig(message)) => assert!(
-                    message.starts_with(&format!("{field}: ")),
-                    "{field}: {message}"
-                ),
+                Err(Error::InvalidSetting { setting, .. }) => assert_eq!(setting, field),
                 other => panic!("{field}: {other:?}"),
             }
         }
@@ -563,5 +591,96 @@ mod tests {
         assert!(debug.contains("AKIDEXAMPLE"));
         assert!(!debug.contains("EXAMPLEKEY"), "{debug}");
         assert!(!debug.contains("token-secret"), "{debug}");
+    }
+
+    #[test]
+    fn every_default_in_the_table_parses_and_the_defaults_are_django_s() {
+        let config = Config::new(settings()).unwrap();
+        assert_eq!(config.default_lifetime, Some(300_000));
+        for row in SETTINGS {
+            if let Some(default) = row.default {
+                let mut s = settings();
+                s.set(row.name, default).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_takes_its_example_and_refuses_nonsense() {
+        for row in SETTINGS {
+            let mut s = settings();
+            s.set(row.name, row.example)
+                .unwrap_or_else(|e| panic!("{}: {e}", row.name));
+            Config::new(s).unwrap_or_else(|e| panic!("{} = {}: {e}", row.name, row.example));
+        }
+        for (name, value) in [
+            ("max-entries", "many"),
+            ("deadline", "soon"),
+            ("deadline", "0"),
+            ("deadline", "inf"),
+            ("addressing", "sideways"),
+            ("reduced-redundancy", "maybe"),
+            ("location", "a/../b"),
+            ("location", "./x"),
+            ("location", "a//b"),
+            ("version", "1.5"),
+            ("bucket", ""),
+        ] {
+            let error = settings().set(name, value).unwrap_err();
+            assert!(
+                matches!(&error, Error::InvalidSetting { setting, .. } if setting == name),
+                "{name} = {value}: {error:?}"
+            );
+        }
+        assert!(matches!(
+            settings().set("no-such", "1"),
+            Err(Error::InvalidSetting { .. })
+        ));
+    }
+
+    #[test]
+    fn text_values_mean_the_same_in_every_surface() {
+        let mut s = settings();
+        s.set_all([
+            ("max-entries", "unlimited"),
+            ("default-timeout", "never"),
+            ("compress-above", "off"),
+            ("addressing", "virtual"),
+            ("create-bucket", "yes"),
+            ("key-scheme", "made"),
+            ("location", "/x/y/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.max_entries, s.default_lifetime, s.compress_above),
+            (None, None, None)
+        );
+        assert_eq!((s.path_style, s.create_bucket), (Some(false), true));
+        assert_eq!(s.key_scheme, KeyScheme::Made);
+        assert_eq!(s.location, "x/y");
+        s.set("default-timeout", "0.5").unwrap();
+        assert_eq!(s.default_lifetime, Some(500));
+        s.set("default-timeout", "-3").unwrap();
+        assert_eq!(s.default_lifetime, Some(0), "Django: expired at once");
+    }
+
+    #[test]
+    fn a_kms_key_implies_kms_encryption() {
+        let mut s = settings();
+        s.set("sse-kms-key-id", "key").unwrap();
+        assert_eq!(Config::new(s).unwrap().sse.as_deref(), Some("aws:kms"));
+    }
+
+    #[test]
+    fn secrets_are_never_quoted_in_setting_errors() {
+        let mut s = settings();
+        let error = s.set("secret-access-key", "").unwrap_err().to_string();
+        assert!(
+            error.starts_with("invalid config: secret-access-key: "),
+            "{error}"
+        );
+        for row in SETTINGS.iter().filter(|row| row.secret) {
+            assert!(row.flag.is_empty(), "{}: a secret takes no flag", row.name);
+        }
     }
 }
