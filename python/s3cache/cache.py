@@ -163,9 +163,14 @@ class Cache:
             session_token=given["session-token"],
             settings=pairs,
         )
+        # Checked now, as opening would check it, but opened on first use: configuring a cache
+        # starts no thread, so a server that forks its workers after loading the app (gunicorn
+        # --preload) forks a single-threaded process.
+        _native.check_settings(self._config)
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._native: Optional[_native.Store] = _native.Store.open(**self._config)
+        self._closed = False
+        self._native: Optional[_native.Store] = None
 
     def __repr__(self) -> str:
         given = dict(self._config["settings"])
@@ -187,11 +192,12 @@ class Cache:
         if store is not None and self._pid == os.getpid():
             return store
         with self._lock:
-            if self._native is None:
+            if self._closed:
                 raise InvalidConfig("store: this Cache is closed")
-            if self._pid != os.getpid():
-                # A forked child cannot use its parent's connections or async runtime.
-                self._native = _native.Store.open(**self._config)
+            if self._native is None or self._pid != os.getpid():
+                # Opened on first use, and again in a forked child, which cannot use its
+                # parent's connections or async runtime.
+                self._native = _native.Store.open(self._config)
                 self._pid = os.getpid()
             return self._native
 
@@ -273,4 +279,5 @@ class Cache:
     def close(self) -> None:
         """Releases the component instance; later calls raise InvalidConfig."""
         with self._lock:
+            self._closed = True
             self._native = None

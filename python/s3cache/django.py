@@ -20,6 +20,7 @@ import math
 import pickle
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.exceptions import ImproperlyConfigured
@@ -218,6 +219,61 @@ class S3Cache(BaseCache):
     def close(self, **kwargs: Any) -> None:
         # Django calls this at the end of every request; the store stays open for the next one.
         pass
+
+    # The async API calls the backend's own operations in a worker thread, so the event loop
+    # never waits on S3 and every guarantee holds as in sync code: `aincr` is the atomic
+    # conditional write (Django 5.2's BaseCache reads then writes), and batches stay one call
+    # (5.2's go one key at a time).
+
+    async def aget(self, key: Any, default: Any = None, version: Optional[int] = None) -> Any:
+        return await _in_thread(self.get, key, default, version=version)
+
+    async def aset(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Optional[int] = None
+    ) -> None:
+        await _in_thread(self.set, key, value, timeout, version=version)
+
+    async def aadd(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Optional[int] = None
+    ) -> bool:
+        return await _in_thread(self.add, key, value, timeout, version=version)
+
+    async def atouch(
+        self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Optional[int] = None
+    ) -> bool:
+        return await _in_thread(self.touch, key, timeout, version=version)
+
+    async def adelete(self, key: Any, version: Optional[int] = None) -> bool:
+        return await _in_thread(self.delete, key, version=version)
+
+    async def ahas_key(self, key: Any, version: Optional[int] = None) -> bool:
+        return await _in_thread(self.has_key, key, version=version)
+
+    async def aincr(self, key: Any, delta: int = 1, version: Optional[int] = None) -> Any:
+        return await _in_thread(self.incr, key, delta, version=version)
+
+    async def adecr(self, key: Any, delta: int = 1, version: Optional[int] = None) -> Any:
+        return await _in_thread(self.decr, key, delta, version=version)
+
+    async def aget_many(self, keys: Iterable[Any], version: Optional[int] = None) -> Dict[Any, Any]:
+        return await _in_thread(self.get_many, list(keys), version=version)
+
+    async def aset_many(
+        self, data: Dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: Optional[int] = None
+    ) -> List[Any]:
+        return await _in_thread(self.set_many, data, timeout, version=version)
+
+    async def adelete_many(self, keys: Iterable[Any], version: Optional[int] = None) -> None:
+        await _in_thread(self.delete_many, list(keys), version=version)
+
+    async def aclear(self) -> None:
+        await _in_thread(self.clear)
+
+
+async def _in_thread(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """`call` in a worker thread (not the one thread Django keeps for thread-sensitive code),
+    so concurrent awaits proceed together."""
+    return await sync_to_async(call, thread_sensitive=False)(*args, **kwargs)
 
 
 _MISSING = object()

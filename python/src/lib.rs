@@ -82,28 +82,10 @@ struct Store {
 
 #[pymethods]
 impl Store {
-    /// Instantiates the component and opens a store with the settings as `(name, value)`
-    /// text pairs (the table's names); the component validates them.
+    /// Instantiates the component and opens a store; the component validates the config.
     #[staticmethod]
-    #[pyo3(signature = (*, bucket, access_key_id, secret_access_key, session_token, settings))]
-    fn open(
-        py: Python<'_>,
-        bucket: String,
-        access_key_id: String,
-        secret_access_key: String,
-        session_token: Option<String>,
-        settings: Vec<(String, String)>,
-    ) -> PyResult<Store> {
-        let credentials = Credentials {
-            access_key_id,
-            secret_access_key,
-            session_token,
-        };
-        let config = Config {
-            bucket,
-            credentials,
-            settings,
-        };
+    fn open(py: Python<'_>, config: StoreConfig) -> PyResult<Store> {
+        let config = Config::from(config);
         let (host, opened) = py
             .detach(|| {
                 let host = host()?;
@@ -225,6 +207,51 @@ impl Store {
     }
 }
 
+/// A store's configuration as the package passes it: a dict of the bucket, the credentials,
+/// and the settings as `(name, value)` text pairs (the table's names).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct StoreConfig {
+    bucket: String,
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+    settings: Vec<(String, String)>,
+}
+
+impl From<StoreConfig> for Config {
+    fn from(config: StoreConfig) -> Config {
+        Config {
+            bucket: config.bucket,
+            credentials: Credentials {
+                access_key_id: config.access_key_id,
+                secret_access_key: config.secret_access_key,
+                session_token: config.session_token,
+            },
+            settings: config.settings,
+        }
+    }
+}
+
+/// Checks a store's config as the component's `open` does (the same core, compiled into the
+/// extension), without starting the host: no thread, no compilation. Raises what `open` would.
+#[pyfunction]
+fn check_settings(py: Python<'_>, config: StoreConfig) -> PyResult<()> {
+    let outcome = Config::from(config)
+        .to_settings()
+        .and_then(|settings| settings.validate());
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(s3cache::Error::InvalidSetting { setting, reason }) => {
+            let invalid =
+                CacheError::InvalidSetting(s3cache_runtime::InvalidSetting { setting, reason });
+            answer(py, Ok(Err(invalid)))
+        }
+        Err(s3cache::Error::InvalidConfig(message)) => Err(error(py, "invalid-config", message)),
+        Err(other) => Err(error(py, "invalid-config", other.to_string())),
+    }
+}
+
 /// HTTP requests the component has sent from this process (for benchmarks and tests).
 #[pyfunction]
 fn requests_sent() -> PyResult<u64> {
@@ -316,5 +343,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Store>()?;
     module.add_function(wrap_pyfunction!(requests_sent, module)?)?;
     module.add_function(wrap_pyfunction!(settings_table, module)?)?;
+    module.add_function(wrap_pyfunction!(check_settings, module)?)?;
     Ok(())
 }

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import pickle
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -236,6 +239,39 @@ def test_async_api(server, location):
     asyncio.run(scenario())
 
 
+def test_concurrent_aincr_is_atomic_and_async_batches_stay_batches(server, location):
+    """100 concurrent aincr end at 100 on every Django (5.2's BaseCache would read then write:
+    it ended at 1), and aget_many / aset_many / adelete_many are one backend call each."""
+    cache = backend(server, location)
+    cache.set("n", 0)
+
+    async def increments():
+        return await asyncio.gather(*(cache.aincr("n") for _ in range(100)))
+
+    results = asyncio.run(increments())
+    assert sorted(results) == list(range(1, 101))
+    assert cache.get("n") == 100
+
+    calls = []
+    for name in ("get_many", "set_many", "delete_many"):
+        inner = getattr(cache._cache, name)
+
+        def counted(*args, _inner=inner, _name=name, **kwargs):
+            calls.append(_name)
+            return _inner(*args, **kwargs)
+
+        setattr(cache._cache, name, counted)
+
+    async def batches():
+        data = {f"k{i}": i for i in range(20)}
+        assert await cache.aset_many(data) == []
+        assert await cache.aget_many(list(data)) == data
+        await cache.adelete_many(list(data))
+
+    asyncio.run(batches())
+    assert calls == ["set_many", "get_many", "delete_many"]
+
+
 def test_one_backend_per_thread_in_parallel(server, location):
     """As Django runs it: each thread opens its own backend; 8 x 10 incr of one key give 80."""
     backend(server, location).set("hits", 0, None)
@@ -267,3 +303,37 @@ def test_a_bad_location_and_missing_credentials_name_the_options(s3cache_server,
     options = {"STORAGE_BUCKET_NAME": BUCKET, "ENDPOINT_URL": s3cache_server.endpoint}
     with pytest.raises(ImproperlyConfigured, match=r"OPTIONS\['ACCESS_KEY_ID'\]"):
         S3Cache("loc", {"OPTIONS": options})
+
+
+def test_configuring_the_backend_starts_no_thread(s3cache_server, tmp_path):
+    """A --preload master builds the backend and then forks: it must still be one thread then
+    (Python 3.12+ warns at fork otherwise); bad settings still fail at once."""
+    script = tmp_path / "preload.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, sys
+            from django.conf import settings
+            settings.configure(CACHES={{}}, INSTALLED_APPS=[], USE_TZ=True)
+            from s3cache.django import S3Cache
+            options = {{
+                "STORAGE_BUCKET_NAME": "preload",
+                "ENDPOINT_URL": {s3cache_server.endpoint!r},
+                "ACCESS_KEY_ID": {s3cache_server.access_key_id!r},
+                "SECRET_ACCESS_KEY": {s3cache_server.secret_access_key!r},
+                "AUTO_CREATE_BUCKET": True,
+            }}
+            cache = S3Cache("preload", {{"OPTIONS": options}})
+            threads = int(open("/proc/self/status").read().split("Threads:")[1].split()[0])
+            assert threads == 1, threads
+            pid = os.fork()
+            if pid == 0:
+                cache.set("from-the-child", 1)
+                os._exit(0 if cache.get("from-the-child") == 1 else 3)
+            _, status = os.waitpid(pid, 0)
+            sys.exit(os.waitstatus_to_exitcode(status))
+            """
+        )
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr

@@ -166,6 +166,12 @@ impl Settings {
         Ok(())
     }
 
+    /// Checks the settings as opening a store does, without opening one: a host can refuse a
+    /// bad configuration at startup and open stores later.
+    pub fn validate(&self) -> Result<()> {
+        Config::new(self.clone()).map(drop)
+    }
+
     /// Sets each `(name, value)` in turn.
     pub fn set_all<'a>(
         &mut self,
