@@ -42,6 +42,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for a setting that cannot work, naming it as data.
+    pub(crate) fn invalid_setting(setting: &str, reason: String) -> Error {
+        Error::InvalidSetting {
+            setting: setting.to_owned(),
+            reason,
+        }
+    }
+
     /// The same kind of error, its message prefixed with `context`.
     pub(crate) fn with_context(self, context: &str) -> Error {
         let prefixed = |message: String| format!("{context}: {message}");

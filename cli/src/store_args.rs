@@ -67,7 +67,7 @@ fn flagged() -> impl Iterator<Item = &'static Setting> {
 /// The flag of `row`: its doc, default and variables in `--help`. Its value is checked when
 /// the store is resolved, so that a refusal is one line naming the flag.
 fn flag(row: &'static Setting) -> Arg {
-    let mut help = row.doc.to_owned();
+    let mut help = format!("{} [values: {}]", row.doc, row.syntax);
     if let Some(default) = row.default.filter(|default| !default.is_empty()) {
         help.push_str(&format!(" [default: {default}]"));
     }
@@ -76,7 +76,7 @@ fn flag(row: &'static Setting) -> Arg {
     }
     let arg = Arg::new(row.flag)
         .long(row.flag)
-        .value_name(row.syntax.to_uppercase().replace(' ', ""))
+        .value_name(row.name.to_uppercase().replace('-', "_"))
         .help(help)
         .global(true)
         .action(ArgAction::Set)
@@ -224,6 +224,7 @@ fn random_token(bytes: usize) -> Result<String> {
     Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// `--ttl`: "default", "never", or seconds (fractions too).
 pub fn parse_ttl(text: &str) -> Result<Ttl, String> {
     match text {
         "default" => Ok(Ttl::Default),
@@ -248,6 +249,7 @@ fn parse_lifetime(text: &str) -> Result<Ttl, String> {
     }
 }
 
+/// `KEY=VALUE`.
 pub fn parse_pair(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(key, value)| (key.to_owned(), value.to_owned()))

@@ -125,7 +125,6 @@ def config():
             ("addressing", "path"),
             # A location of its own, so the tour never touches other entries in the bucket.
             ("location", "examples/python"),
-            ("compress-above", "off"),
             ("create-bucket", "true"),
         ],
     )

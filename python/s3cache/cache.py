@@ -77,8 +77,8 @@ _KEYWORDS = {
 
 
 def setting_text(row: Mapping[str, Any], value: Any) -> Optional[str]:
-    """A Python value as the text every surface writes for the setting `row`; None leaves the
-    default, except where the setting gives None a meaning (`never`, `unlimited`, `off`)."""
+    """A Python value as the text every surface writes for the setting `row`; None where the
+    setting gives None no meaning of its own (`never`, `unlimited`, `off`): not given."""
     if value is None:
         return row["null"]
     if isinstance(value, bool):
@@ -149,11 +149,15 @@ class Cache:
                     reason=f"not set, nor {variables} in the environment",
                 )
         pairs: List[Tuple[str, str]] = []
+        # Where each value came from when it was an environment variable, to name it.
+        sources: Dict[str, str] = {}
         for keyword, row in _KEYWORDS.items():
-            if keyword in settings:
-                text = setting_text(row, settings[keyword])
-            else:
-                text = _env(*row["env"])
+            text = setting_text(row, settings[keyword]) if keyword in settings else None
+            if text is None:
+                found = [(name, os.environ[name]) for name in row["env"] if os.environ.get(name)]
+                if found:
+                    sources[row["name"]] = f"the {found[0][0]} environment variable"
+                    text = found[0][1]
             if text is not None:
                 pairs.append((row["name"], text))
         self._config = dict(
@@ -166,7 +170,11 @@ class Cache:
         # Checked now, as opening would check it, but opened on first use: configuring a cache
         # starts no thread, so a server that forks its workers after loading the app (gunicorn
         # --preload) forks a single-threaded process.
-        _native.check_settings(self._config)
+        try:
+            _native.check_settings(self._config)
+        except InvalidSetting as error:
+            error.source = sources.get(error.setting, "")
+            raise
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
@@ -174,7 +182,8 @@ class Cache:
 
     def __repr__(self) -> str:
         given = dict(self._config["settings"])
-        where = given.get("endpoint") or f"AWS S3 in {given.get('region', 'us-east-1')}"
+        region = given.get("region", _KEYWORDS["region"]["default"])
+        where = given.get("endpoint") or f"AWS S3 in {region}"
         return (
             f"Cache(bucket={self._config['bucket']!r}, location={given.get('location', '')!r}, "
             f"endpoint={where!r})"

@@ -97,7 +97,7 @@ class S3Cache(BaseCache):
                 **values,
             )
         except InvalidSetting as error:
-            where = self._where.get(error.setting) or _named(error.setting)
+            where = self._where.get(error.setting) or error.source or _named(error.setting)
             raise ImproperlyConfigured(f"S3Cache: {where}: {error.reason}") from None
         except InvalidConfig as error:
             raise ImproperlyConfigured(f"S3Cache: {error}") from None
@@ -286,7 +286,7 @@ def _option(options: Dict[str, Any], row: Dict[str, Any]) -> Optional[Tuple[str,
     if name in options:
         return f"OPTIONS['{name}']", options[name]
     for fallback in row["django_fallbacks"]:
-        if hasattr(settings, fallback):
+        if getattr(settings, fallback, None) is not None:
             return f"the {fallback} setting", getattr(settings, fallback)
     return None
 

@@ -46,6 +46,9 @@ class InvalidSetting(InvalidConfig):
         self.setting = setting
         #: Why, never quoting a secret.
         self.reason = reason or message
+        #: Where the value came from when no argument gave it, e.g. "the S3CACHE_MAX_ENTRIES
+        #: environment variable"; empty otherwise.
+        self.source = ""
 
 
 class InvalidInput(CacheError):

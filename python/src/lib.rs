@@ -54,9 +54,11 @@ impl Drop for Host {
     }
 }
 
+/// The process's host once started; a forked child starts its own.
+static HOST: Mutex<Option<Arc<Host>>> = Mutex::new(None);
+
 /// The process's host, started on first use and again in a forked child.
 fn host() -> Result<Arc<Host>, String> {
-    static HOST: Mutex<Option<Arc<Host>>> = Mutex::new(None);
     let mut slot = lock(&HOST);
     if let Some(host) = slot.as_ref().filter(|host| host.pid == std::process::id()) {
         return Ok(Arc::clone(host));
@@ -255,7 +257,10 @@ fn check_settings(py: Python<'_>, config: StoreConfig) -> PyResult<()> {
 /// HTTP requests the component has sent from this process (for benchmarks and tests).
 #[pyfunction]
 fn requests_sent() -> PyResult<u64> {
-    Ok(host().map(|host| host.runtime.requests_sent()).unwrap_or(0))
+    // Reads the host if this process has one; asking must not start it (no thread before fork).
+    let slot = lock(&HOST);
+    let current = slot.as_ref().filter(|host| host.pid == std::process::id());
+    Ok(current.map_or(0, |host| host.runtime.requests_sent()))
 }
 
 /// A ttl as Python passes it: milliseconds, or a word ("default").

@@ -296,3 +296,14 @@ def test_a_location_with_dot_or_empty_segments_is_refused_at_open(location):
     with pytest.raises(s3cache.InvalidSetting) as invalid:
         s3cache.Cache(BUCKET, access_key_id="id", secret_access_key="s", location=location)
     assert invalid.value.setting == "location"
+
+
+def test_none_without_a_meaning_reads_the_environment_and_errors_name_it(monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    cache = s3cache.Cache(BUCKET, access_key_id="id", secret_access_key="s", region=None)
+    assert ("region", "eu-west-3") in cache._config["settings"]
+    monkeypatch.setenv("S3CACHE_MAX_ENTRIES", "lots")
+    with pytest.raises(s3cache.InvalidSetting) as invalid:
+        s3cache.Cache(BUCKET, access_key_id="id", secret_access_key="s")
+    assert invalid.value.setting == "max-entries"
+    assert invalid.value.source == "the S3CACHE_MAX_ENTRIES environment variable"

@@ -337,3 +337,9 @@ def test_configuring_the_backend_starts_no_thread(s3cache_server, tmp_path):
     )
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(s3cache_server, monkeypatch):
+    monkeypatch.setenv("S3CACHE_MAX_ENTRIES", "lots")
+    with pytest.raises(ImproperlyConfigured, match="S3Cache: the S3CACHE_MAX_ENTRIES environ"):
+        backend(s3cache_server, "anywhere")

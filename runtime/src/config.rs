@@ -43,15 +43,6 @@ impl Config {
         self.settings.push((name.to_owned(), value.to_string()));
     }
 
-    /// The value the setting `name` was last given, if any.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.settings
-            .iter()
-            .rev()
-            .find(|(setting, _)| setting == name)
-            .map(|(_, value)| value.as_str())
-    }
-
     /// The same settings for the natively compiled core (the benchmark's baseline).
     pub fn to_settings(&self) -> s3cache::Result<s3cache::Settings> {
         let mut settings = s3cache::Settings::new(&self.bucket, self.credentials.clone());

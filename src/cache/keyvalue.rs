@@ -99,7 +99,7 @@ impl<T: Transport> KeyValue<T> {
         self.cache.has_key(key)
     }
 
-    /// Removes every key, one DeleteObjects per thousand.
+    /// Removes the entries of `keys` (absent ones are ignored), one DeleteObjects per thousand.
     pub fn delete_many(&self, keys: &[String]) -> Result<()> {
         self.cache.delete_many(keys)
     }

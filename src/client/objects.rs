@@ -88,7 +88,7 @@ impl<T: Transport> Objects<'_, T> {
         format!("s3://{}/{name}", self.config.bucket)
     }
 
-    fn bucket(&self) -> RequestBuilder<'_> {
+    fn requests(&self) -> RequestBuilder<'_> {
         RequestBuilder {
             endpoint: &self.config.endpoint,
         }
@@ -111,7 +111,7 @@ impl<T: Transport> Objects<'_, T> {
 
     /// The GET of an object, for batches.
     pub(crate) fn get_request(&self, name: &str) -> Request {
-        self.bucket().get_object(name, self.max_object_bytes())
+        self.requests().get_object(name, self.max_object_bytes())
     }
 
     /// HEADs an object: its metadata without its body.
@@ -125,7 +125,7 @@ impl<T: Transport> Objects<'_, T> {
 
     /// The HEAD of an object, for batches.
     pub(crate) fn head_request(&self, name: &str) -> Request {
-        self.bucket().head_object(name)
+        self.requests().head_object(name)
     }
 
     /// A reply to a read: the object, a miss, or the error it means.
@@ -150,7 +150,7 @@ impl<T: Transport> Objects<'_, T> {
             writes: &write.writes,
             key: write.key.as_deref(),
         };
-        self.bucket()
+        self.requests()
             .put_object(&write.name, write.body.clone(), condition, options)
     }
 
@@ -199,7 +199,7 @@ impl<T: Transport> Objects<'_, T> {
         let action = format!("delete {}", self.describe(name));
         let response = self
             .client
-            .send(deadline, &action, self.bucket().delete_object(name))?;
+            .send(deadline, &action, self.requests().delete_object(name))?;
         match response.status {
             200..=299 | 404 => Ok(()),
             _ => Err(error_for(&action, &response)),
@@ -211,7 +211,7 @@ impl<T: Transport> Objects<'_, T> {
         let action = format!("delete objects in s3://{}", self.config.bucket);
         let requests = names
             .chunks(DELETE_BATCH)
-            .map(|chunk| self.bucket().delete_objects(chunk))
+            .map(|chunk| self.requests().delete_objects(chunk))
             .collect();
         for response in self.client.send_all(deadline, &action, requests) {
             let response = response?;
@@ -258,7 +258,7 @@ impl<T: Transport> Objects<'_, T> {
         let location = &self.config.naming.location;
         let prefix = list_prefix(location);
         let action = format!("list s3://{}/{prefix}", self.config.bucket);
-        let request = self.bucket().list_objects(&prefix, continuation);
+        let request = self.requests().list_objects(&prefix, continuation);
         let response = self.client.send(deadline, &action, request)?;
         if !response.is_success() {
             if self.config.create_bucket && is_no_such_bucket(&response) {
@@ -290,7 +290,7 @@ impl<T: Transport> Objects<'_, T> {
     pub(crate) fn create_bucket(&self, deadline: &Deadline) -> Result<()> {
         let action = format!("create bucket {}", self.config.bucket);
         let request = self
-            .bucket()
+            .requests()
             .create_bucket(&self.config.region, self.config.bucket_acl.as_deref());
         let response = self.client.send(deadline, &action, request)?;
         let code = parse_error(&response.body).map(|reply| reply.code);

@@ -74,11 +74,6 @@ pub(crate) fn is_entry_name(location: &str, name: &str) -> bool {
         })
 }
 
-/// Normalises a configured location: no leading or trailing slashes.
-pub(crate) fn normalize_location(location: &str) -> String {
-    location.trim_matches('/').to_owned()
-}
-
 /// The longest key an object remembers (in UTF-8 bytes), so that listings can give keys back:
 /// its base64 form (1,368 bytes) and the other metadata stay within S3's 2 KB of user metadata.
 pub(crate) const MAX_REMEMBERED_KEY_BYTES: usize = 1024;
@@ -195,9 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn locations_lose_outer_slashes() {
-        assert_eq!(normalize_location("/a/b/"), "a/b");
-        assert_eq!(normalize_location(""), "");
+    fn the_root_location_lists_everything() {
         assert_eq!(list_prefix(""), "");
         assert_eq!(list_prefix("a"), "a/");
     }

@@ -29,18 +29,18 @@ impl Endpoint {
         let url = endpoint.unwrap_or(&aws);
         if url.contains('@') {
             // user:password@ in a URL is a credential; never echo it.
-            return Err(invalid(
+            return Err(Error::invalid_setting(
                 "endpoint",
                 "it must not carry credentials; use the credentials fields".to_owned(),
             ));
         }
         let uri: Uri = url
             .parse()
-            .map_err(|_| invalid("endpoint", format!("{url:?} is not a URL")))?;
+            .map_err(|_| Error::invalid_setting("endpoint", format!("{url:?} is not a URL")))?;
         let scheme = match uri.scheme_str() {
             Some(scheme @ ("http" | "https")) => scheme.to_owned(),
             _ => {
-                return Err(invalid(
+                return Err(Error::invalid_setting(
                     "endpoint",
                     format!("{url:?} must start with http:// or https://"),
                 ));
@@ -48,23 +48,23 @@ impl Endpoint {
         };
         let authority = uri
             .authority()
-            .ok_or_else(|| invalid("endpoint", format!("{url:?} has no host")))?;
+            .ok_or_else(|| Error::invalid_setting("endpoint", format!("{url:?} has no host")))?;
         if uri.query().is_some() {
-            return Err(invalid(
+            return Err(Error::invalid_setting(
                 "endpoint",
                 format!("{url:?} must not have a query"),
             ));
         }
         let host = authority.host();
         if host.is_empty() || url.contains('#') {
-            return Err(invalid(
+            return Err(Error::invalid_setting(
                 "endpoint",
                 format!("{url:?} needs a host, and no fragment"),
             ));
         }
         let port_text = authority.as_str().strip_prefix(host).unwrap_or_default();
         if !port_text.is_empty() && authority.port_u16().is_none() {
-            return Err(invalid(
+            return Err(Error::invalid_setting(
                 "endpoint",
                 format!("{url:?} has a port that is not a number from 0 to 65535"),
             ));
@@ -84,7 +84,7 @@ impl Endpoint {
                 bucket_path: format!("{base_path}/{bucket}"),
             })
         } else if is_local && literal_host != "localhost" {
-            Err(invalid(
+            Err(Error::invalid_setting(
                 "addressing",
                 format!("virtual-hosted addressing needs a DNS name, not the address {host}"),
             ))
@@ -109,14 +109,6 @@ impl Endpoint {
             "{}://{}{path}{separator}{query}",
             self.scheme, self.authority
         )
-    }
-}
-
-/// The error for a setting that cannot work, naming it as data.
-fn invalid(setting: &str, reason: String) -> Error {
-    Error::InvalidSetting {
-        setting: setting.to_owned(),
-        reason,
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::core::backoff::RetryPolicy;
 use crate::core::cull::{CullMode, Culling};
 use crate::core::entry::DefaultLifetime;
-use crate::core::key::{KeyScheme, Naming, normalize_location};
+use crate::core::key::{KeyScheme, Naming};
 use crate::error::{Error, Result};
 use crate::s3::{Credentials, Endpoint};
 
@@ -150,15 +150,19 @@ impl Settings {
             })
     }
 
-    /// Sets each `(name, value)` of a settings list (the WIT's): every setting but the
-    /// credentials, which travel apart so that no list or record ever holds a secret.
+    /// Sets each `(name, value)` of a settings list (the WIT's): every setting but the bucket
+    /// and the credentials, which travel apart (so no list or record ever holds a secret).
     pub fn set_list(&mut self, pairs: &[(String, String)]) -> Result<()> {
         for (name, value) in pairs {
-            if setting(name).is_some_and(|row| row.secret) {
+            let travels_apart = match setting(name) {
+                Some(row) if row.secret => "credentials go in the credentials resource",
+                Some(row) if row.name == "bucket" => "the bucket is the config's own field",
+                _ => "",
+            };
+            if !travels_apart.is_empty() {
                 return Err(Error::InvalidSetting {
                     setting: name.clone(),
-                    reason: "credentials are not settings; they go in the credentials resource"
-                        .to_owned(),
+                    reason: format!("not a setting of the list: {travels_apart}"),
                 });
             }
             self.set(name, value)?;
@@ -173,10 +177,8 @@ impl Settings {
     }
 
     /// Sets each `(name, value)` in turn.
-    pub fn set_all<'a>(
-        &mut self,
-        values: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<()> {
+    #[cfg(test)]
+    fn set_all<'a>(&mut self, values: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<()> {
         values
             .into_iter()
             .try_for_each(|(name, value)| self.set(name, value))
@@ -238,10 +240,10 @@ impl Config {
             // The values are secrets: the messages never show them.
             match value {
                 Some(value) if value.is_empty() => {
-                    return Err(invalid(field, "it is empty".to_owned()));
+                    return Err(Error::invalid_setting(field, "it is empty".to_owned()));
                 }
                 Some(value) if !is_header_safe(value) => {
-                    return Err(invalid(
+                    return Err(Error::invalid_setting(
                         field,
                         "it has characters not allowed in an HTTP header".to_owned(),
                     ));
@@ -258,7 +260,10 @@ impl Config {
             if let Some(value) = value
                 && (value.is_empty() || !is_header_safe(value))
             {
-                return Err(invalid(field, format!("{value:?} is not a valid value")));
+                return Err(Error::invalid_setting(
+                    field,
+                    format!("{value:?} is not a valid value"),
+                ));
             }
         }
         for (field, value) in [
@@ -270,13 +275,16 @@ impl Config {
             ("between-bytes-timeout", settings.between_bytes_timeout_ms),
         ] {
             if value == 0 {
-                return Err(invalid(field, "it must be more than 0".to_owned()));
+                return Err(Error::invalid_setting(
+                    field,
+                    "it must be more than 0".to_owned(),
+                ));
             }
         }
         let millis = |ms: u32| Duration::from_millis(u64::from(ms));
         let storage_class = match (settings.reduced_redundancy, settings.storage_class) {
             (true, Some(class)) if class != REDUCED_REDUNDANCY => {
-                return Err(invalid(
+                return Err(Error::invalid_setting(
                     "reduced-redundancy",
                     format!("it contradicts storage-class {class:?}"),
                 ));
@@ -288,11 +296,14 @@ impl Config {
             && sse != "AES256"
             && sse != "aws:kms"
         {
-            return Err(invalid("sse", format!("{sse:?} is not AES256 or aws:kms")));
+            return Err(Error::invalid_setting(
+                "sse",
+                format!("{sse:?} is not AES256 or aws:kms"),
+            ));
         }
         let sse = match (settings.sse, &settings.sse_kms_key_id) {
             (Some(sse), Some(_)) if sse != "aws:kms" => {
-                return Err(invalid(
+                return Err(Error::invalid_setting(
                     "sse-kms-key-id",
                     format!("a KMS key needs sse aws:kms, not {sse:?}"),
                 ));
@@ -304,6 +315,9 @@ impl Config {
             .max_entries
             .filter(|&limit| limit > 0)
             .map(|limit| limit as usize);
+        // Checked here too: the fields are public, so a caller may set them without the table.
+        let location = table::location(&settings.location)
+            .map_err(|reason| Error::invalid_setting("location", reason))?;
         let endpoint = Endpoint::resolve(
             settings.endpoint.as_deref(),
             &settings.region,
@@ -316,7 +330,7 @@ impl Config {
             region: settings.region,
             credentials: settings.credentials,
             naming: Naming {
-                location: normalize_location(&settings.location),
+                location,
                 key_prefix: settings.key_prefix,
                 version: settings.version,
                 scheme: settings.key_scheme,
@@ -341,14 +355,6 @@ impl Config {
     }
 }
 
-/// The error for a setting that cannot work, naming it as data.
-fn invalid(setting: &str, reason: String) -> Error {
-    Error::InvalidSetting {
-        setting: setting.to_owned(),
-        reason,
-    }
-}
-
 fn is_header_safe(value: &str) -> bool {
     value.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
@@ -361,7 +367,7 @@ fn validate_region(region: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(
+        Err(Error::invalid_setting(
             "region",
             format!("{region:?} must be lowercase letters, digits and hyphens, e.g. us-east-1"),
         ))
@@ -381,7 +387,7 @@ fn validate_bucket(bucket: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(
+        Err(Error::invalid_setting(
             "bucket",
             format!("{bucket:?} is not valid: 3-63 lowercase letters, digits, dots and hyphens"),
         ))
@@ -687,6 +693,38 @@ mod tests {
         );
         for row in SETTINGS.iter().filter(|row| row.secret) {
             assert!(row.flag.is_empty(), "{}: a secret takes no flag", row.name);
+        }
+    }
+
+    #[test]
+    fn words_ignore_case_values_keep_their_spaces_and_fields_are_checked_too() {
+        let mut s = settings();
+        s.set_all([
+            ("default-timeout", "NEVER"),
+            ("max-entries", "Unlimited"),
+            ("compress-above", "OFF"),
+            ("key-prefix", " spaced "),
+        ])
+        .unwrap();
+        assert_eq!((s.default_lifetime, s.max_entries), (None, None));
+        assert_eq!(s.compress_above, None);
+        assert_eq!(s.key_prefix, " spaced ", "a key prefix is hashed as given");
+        let mut bypass = settings();
+        bypass.location = "a/../b".to_owned();
+        assert!(matches!(
+            Config::new(bypass),
+            Err(Error::InvalidSetting { setting, .. }) if setting == "location"
+        ));
+    }
+
+    #[test]
+    fn the_settings_list_holds_neither_the_bucket_nor_the_credentials() {
+        for name in ["bucket", "secret-access-key"] {
+            let pairs = [(name.to_owned(), "x".to_owned())];
+            assert!(matches!(
+                settings().set_list(&pairs),
+                Err(Error::InvalidSetting { setting, .. }) if setting == name
+            ));
         }
     }
 }

@@ -23,11 +23,14 @@ fn page() -> String {
          \x20 `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, never flags);\n\
          - the component's `config` record: `bucket`, the `credentials` resource, and `settings`, a\n\
          \x20 list of `(name, value)` pairs by the names below ([WIT](wit.md));\n\
-         - wasi:config (the keyvalue component; Spin variables): `s3cache_` and the name with `_`;\n\
+         - wasi:config (the keyvalue component; Spin variables): `s3cache_` and the name with `_`\n\
+         \x20 (a keyvalue store never culls unless `s3cache_max_entries` is set, and its values never\n\
+         \x20 expire, so `default-timeout` does not apply there);\n\
          - Python's `s3cache.Cache(bucket, ...)`: the name with `_` as a keyword (Python values\n\
          \x20 become the text: `True`, `2.5`; `None` is the null word where the table has one,\n\
-         \x20 else the default);\n\
-         - Django's `OPTIONS`: the Django column, else the Django settings named after it;\n\
+         \x20 else as if not given: the environment variables, then the default);\n\
+         - Django's `OPTIONS`: the Django column, else the Django settings named after it, else\n\
+         \x20 the environment variables, as Python's;\n\
          - Rust: `Builder::with(name, value)` or `Settings::set(name, value)`.\n\
          \n\
          | setting | value | default | CLI flag | environment | wasi:config | Django OPTIONS (settings) |\n\

@@ -53,9 +53,10 @@ impl Setting {
         self.name.replace('-', "_")
     }
 
-    /// Parses `value` into `settings`; the error says why (without the value, for secrets).
+    /// Parses `value` into `settings`, as given (a key prefix may hold spaces); the error says
+    /// why (without the value, for secrets).
     pub(crate) fn apply(&self, settings: &mut Settings, value: &str) -> Result<(), String> {
-        (self.apply)(settings, value.trim())
+        (self.apply)(settings, value)
     }
 }
 
@@ -253,9 +254,10 @@ pub static SETTINGS: &[Setting] = &[
               passes from the cache's own TIMEOUT).",
         secret: false,
         apply: |s, v| {
-            s.default_lifetime = match v {
-                "never" => None,
-                v => Some(lifetime_ms(v)?),
+            s.default_lifetime = if v.eq_ignore_ascii_case("never") {
+                None
+            } else {
+                Some(lifetime_ms(v)?)
             };
             Ok(())
         },
@@ -274,9 +276,11 @@ pub static SETTINGS: &[Setting] = &[
               writes never list or cull (bound the bucket with a lifecycle rule).",
         secret: false,
         apply: |s, v| {
-            s.max_entries = match v {
-                "unlimited" | "0" => None,
-                v => Some(count(v)?),
+            s.max_entries = match count(v) {
+                _ if v.eq_ignore_ascii_case("unlimited") => None,
+                Ok(0) => None,
+                Ok(limit) => Some(limit),
+                Err(reason) => return Err(reason),
             };
             Ok(())
         },
@@ -332,9 +336,10 @@ pub static SETTINGS: &[Setting] = &[
               IS_GZIPPED, which never applied); off: store values as given.",
         secret: false,
         apply: |s, v| {
-            s.compress_above = match v {
-                "off" => None,
-                v => Some(count(v)?),
+            s.compress_above = if v.eq_ignore_ascii_case("off") {
+                None
+            } else {
+                Some(count(v)?)
             };
             Ok(())
         },
@@ -541,7 +546,7 @@ fn optional_text(value: &str) -> Result<Option<String>, String> {
 
 /// A location as a key prefix: no leading or trailing `/`, and no segment S3 or a URL would
 /// read otherwise (empty, `.`, `..`).
-fn location(value: &str) -> Result<String, String> {
+pub(crate) fn location(value: &str) -> Result<String, String> {
     let trimmed = value.trim_matches('/');
     if trimmed.is_empty() {
         return Ok(String::new());

@@ -125,7 +125,7 @@ impl Drop for ReqwestTransport {
 /// Idle keep-alive connections kept per host.
 const POOL_IDLE_PER_HOST: usize = 64;
 
-/// The reqwest client the native transport and the `s3cache` host share: keep-alive, no Nagle,
+/// The reqwest client the native transport and the runtime's outgoing HTTP share: keep-alive, no Nagle,
 /// the proxy variables, AWS_CA_BUNDLE, `*.localhost` on loopback.
 pub fn http_client(timeouts: Timeouts) -> Result<reqwest::Client> {
     // rustls needs a process-wide crypto provider; ring is the one this build carries.

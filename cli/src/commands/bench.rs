@@ -117,6 +117,7 @@ pub async fn run(runtime: &Runtime, mut config: Config, args: &BenchArgs) -> Res
         bail!("--ops, --batch and --size must be at least 1");
     }
     let settings = config.to_settings()?;
+    settings.validate()?;
     let base = settings.location.clone();
     // Culls are measured apart: the filled location and the timed writes stay under
     // max-entries (unlimited stays unlimited), so every row pays for counting, not culling.

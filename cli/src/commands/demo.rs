@@ -10,7 +10,10 @@ use s3cache_runtime::{CacheError, Config, Runtime, Ttl, describe};
 
 /// Runs the tour under `<location>/s3cache-demo`, leaving that location empty at the end.
 pub async fn run(runtime: &Runtime, config: Config) -> Result<ExitCode> {
+    // Validated before anything is printed: an endpoint is shown only once it is known to
+    // carry no credentials.
     let settings = config.to_settings()?;
+    settings.validate()?;
     let location = match settings.location.as_str() {
         "" => "s3cache-demo".to_owned(),
         location => format!("{location}/s3cache-demo"),

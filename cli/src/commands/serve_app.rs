@@ -25,7 +25,7 @@ pub struct ServeAppArgs {
     listen: SocketAddr,
 
     /// A wasi:config value for the app, NAME=VALUE (repeatable); overrides the value the store
-    /// options give (s3cache_bucket, s3cache_endpoint, ...: see the README).
+    /// options give (s3cache_bucket, s3cache_endpoint, ...: docs/reference/configuration.md).
     #[arg(long = "config", value_name = "NAME=VALUE", value_parser = parse_pair)]
     values: Vec<(String, String)>,
 }
