@@ -52,7 +52,9 @@ pub use error::{Error, Result};
 pub use s3::Credentials;
 pub use settings::{SETTINGS, Setting, Settings, Timeouts, setting};
 #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
-pub use transports::reqwest::{Builder, ReqwestTransport, http_client, is_dns_failure};
+pub use transports::http_failure::HttpFailure;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub use transports::reqwest::{Builder, ReqwestTransport, http_client};
 
 /// Internals the criterion benches and the end-to-end tests reach for: not a stable API.
 #[cfg(feature = "internals")]

@@ -356,7 +356,13 @@ fn clear_removes_only_cache_entries_under_the_location() {
 fn clear_pages_through_more_than_a_thousand_entries() {
     for s3 in S3::all() {
         let s3 = &s3;
-        let cli = s3.cli("many").arg("--max-entries").arg("5000");
+        // 1500 writes in one call take longer than the default deadline on moto.
+        let cli = s3
+            .cli("many")
+            .arg("--max-entries")
+            .arg("5000")
+            .arg("--deadline")
+            .arg("30");
         let pairs: Vec<String> = (0..1500).map(|i| format!("k{i}=v")).collect();
         let mut args = vec!["set-many"];
         args.extend(pairs.iter().map(String::as_str));

@@ -23,6 +23,9 @@ fn config(s3: &S3, location: &str, max_entries: &str, cull_mode: &str) -> Config
         .with("cull-frequency", 3)
         .with("cull-mode", cull_mode)
         .with("create-bucket", true)
+        // Batches of a thousand writes and clears of thousands of entries take longer than the
+        // default deadline.
+        .with("deadline", 60)
 }
 
 struct Bench {

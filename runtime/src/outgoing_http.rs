@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use http_body_util::BodyExt;
-use s3cache::Timeouts;
+use s3cache::{HttpFailure, Timeouts};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The longest connect, first-byte and between-bytes timeouts, for components that set none.
@@ -88,21 +88,24 @@ impl WasiHttpHooks for PooledHooks {
     }
 }
 
-/// The wasi:http error for a failed request, as precise as the client's error allows.
+/// The wasi:http error for a failed request, as precise as wasi:http's codes allow. Its codes
+/// carry no reason for a TLS failure, so the component gets that as an internal error whose
+/// text starts with "TLS: ", which it reads.
 fn client_error(error: &reqwest::Error) -> HttpError {
-    if s3cache::is_dns_failure(error) {
-        HttpError::DnsError {
+    match HttpFailure::of(error) {
+        HttpFailure::Dns(_) => HttpError::DnsError {
             rcode: None,
             info_code: None,
+        },
+        HttpFailure::ConnectionRefused => HttpError::ConnectionRefused,
+        HttpFailure::ConnectTimeout => HttpError::ConnectionTimeout,
+        failure @ (HttpFailure::TlsCertificate(_) | HttpFailure::NotTls | HttpFailure::Tls(_)) => {
+            HttpError::InternalError(Some(failure.to_string()))
         }
-    } else if error.is_connect() && error.is_timeout() {
-        HttpError::ConnectionTimeout
-    } else if error.is_connect() {
-        HttpError::ConnectionRefused
-    } else if error.is_timeout() {
-        HttpError::ConnectionReadTimeout
-    } else {
-        HttpError::ConnectionTerminated
+        HttpFailure::HeadersTooLarge => HttpError::HttpResponseHeaderSectionSize(None),
+        HttpFailure::ConnectionClosed => HttpError::ConnectionTerminated,
+        HttpFailure::ReplyTimeout => HttpError::ConnectionReadTimeout,
+        HttpFailure::Other(why) => HttpError::InternalError(Some(why)),
     }
 }
 

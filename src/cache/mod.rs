@@ -6,11 +6,11 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use crate::client::objects::{Found, Objects, Write, Written, is_no_such_bucket};
+use crate::client::objects::{Found, Objects, Write, Written, estimated_count, is_no_such_bucket};
 use crate::client::transport::Transport;
 use crate::client::{Client, Deadline};
 use crate::core::clock::{Clock, SystemClock};
-use crate::core::cull::{self, CullPolicy, Culling};
+use crate::core::cull::{self, CullPolicy, Culling, Listed, PageShares};
 use crate::core::entry::{self, Entry, Expiry, Ttl, Undecodable};
 use crate::core::key;
 use crate::error::{Error, Result};
@@ -20,6 +20,9 @@ use crate::settings::Config;
 /// Write ids an object remembers: enough to find one's own write among the few that can land
 /// between a lost reply and the re-read that follows it.
 const WRITES_REMEMBERED: usize = 8;
+/// The most entries a cull holds in memory (about a megabyte); past that it counts and culls
+/// page by page.
+const CULL_HELD_ENTRIES: usize = 10_000;
 
 /// A cache in one bucket and location.
 pub struct Cache<T> {
@@ -429,53 +432,52 @@ impl<T: Transport> Cache<T> {
     pub fn clear(&self) -> Result<()> {
         let deadline = self.client.deadline();
         let objects = self.objects();
-        let mut continuation: Option<String> = None;
-        loop {
-            let page = objects.list_page(&deadline, continuation.as_deref())?;
+        let mut listing = objects.listing();
+        while let Some(page) = listing.next_page(&deadline)? {
             let names: Vec<&str> = page
                 .entries
                 .iter()
                 .map(|listed| listed.name.as_str())
                 .collect();
             objects.delete_names(&deadline, &names)?;
-            match page.next {
-                Some(token) => continuation = Some(token),
-                None => return Ok(()),
-            }
         }
+        Ok(())
     }
 
-    /// Counts the entries under the location, or estimates them from one listing page.
+    /// Counts the entries under the location, page by page, or estimates them from the first
+    /// listing page.
     pub fn stats(&self, estimate: bool) -> Result<Stats> {
         let deadline = self.client.deadline();
         let objects = self.objects();
-        // Only a first page with more after it stands for an estimate.
-        let (entries, estimated) = if estimate {
-            let page = objects.list_page(&deadline, None)?;
-            let estimated = page.next.is_some().then(|| page.estimated_count() as u64);
-            (page.entries, estimated)
-        } else {
-            (objects.list_entries(&deadline)?, None)
-        };
-        let listed = entries.len() as u64;
-        let bytes: u64 = entries.iter().map(|listed| listed.size).sum();
-        if let Some(count) = estimated {
-            return Ok(Stats {
-                entries: count,
-                bytes: bytes.saturating_mul(count) / listed.max(1),
-                estimated: true,
-                oldest_ms: None,
-                newest_ms: None,
-            });
-        }
-        let times = entries.iter().map(|listed| listed.last_modified_ms);
-        Ok(Stats {
-            entries: listed,
-            bytes,
+        let mut listing = objects.listing();
+        let mut stats = Stats {
+            entries: 0,
+            bytes: 0,
             estimated: false,
-            oldest_ms: times.clone().min(),
-            newest_ms: times.max(),
-        })
+            oldest_ms: None,
+            newest_ms: None,
+        };
+        while let Some(page) = listing.next_page(&deadline)? {
+            let listed = page.entries.len() as u64;
+            let bytes: u64 = page.entries.iter().map(|listed| listed.size).sum();
+            // Only a first page with more after it stands for an estimate.
+            if estimate && stats.entries == 0 && page.next.is_some() {
+                let count = page.estimated_count() as u64;
+                return Ok(Stats {
+                    entries: count,
+                    bytes: bytes.saturating_mul(count) / listed.max(1),
+                    estimated: true,
+                    oldest_ms: None,
+                    newest_ms: None,
+                });
+            }
+            let times = page.entries.iter().map(|listed| listed.last_modified_ms);
+            stats.entries += listed;
+            stats.bytes = stats.bytes.saturating_add(bytes);
+            stats.oldest_ms = stats.oldest_ms.into_iter().chain(times.clone()).min();
+            stats.newest_ms = stats.newest_ms.into_iter().chain(times).max();
+        }
+        Ok(stats)
     }
 
     fn objects(&self) -> Objects<'_, T> {
@@ -638,31 +640,48 @@ impl<T: Transport> Cache<T> {
                     }
                 },
             };
-            let contended = match self.objects().put_if(deadline, &write, &condition)? {
+            // A reply that may have been applied is a failed attempt: checked by reading again
+            // after a backoff, within the attempts and the store's retry quota. Contention gets
+            // a jittered wait until the deadline; a guess that the key was free is checked by
+            // reading at once.
+            let again = match self.objects().put_if(deadline, &write, &condition)? {
                 Written::Stored => return Ok(then),
                 Written::Unknown(error) => {
                     pending.push((id, then));
+                    let again = self.client.retry_unknown(&mut backoff);
                     unknown = Some(error);
-                    false
+                    again
                 }
-                Written::Conflict => !optimistic,
+                Written::Conflict if optimistic => true,
+                Written::Conflict => {
+                    match backoff
+                        .next_round(self.client.clock().elapsed(), self.client.clock().random())
+                    {
+                        Some(wait) => {
+                            self.client.clock().sleep(wait);
+                            true
+                        }
+                        None => false,
+                    }
+                }
             };
-            // Contention gets a jittered wait; a lost reply or a guess that the key was free
-            // is checked by reading at once.
-            let wait =
-                backoff.next_round(self.client.clock().elapsed(), self.client.clock().random());
-            match wait {
-                Some(wait) if contended => self.client.clock().sleep(wait),
-                Some(_) => {}
-                None => {
-                    return Err(unknown.unwrap_or_else(|| {
-                        Error::Unavailable(format!(
-                            "{verb} {}: other writers kept changing it until the deadline \
-                             ({rounds} rounds)",
-                            self.objects().describe(name),
-                        ))
-                    }));
+            if !again {
+                // The last write may have landed though its reply was lost: one more look
+                // answers truthfully when it did.
+                if !pending.is_empty()
+                    && let Ok(Some(stored)) = self.read_as(deadline, name, reading)
+                    && let Some((_, then)) =
+                        pending.iter().find(|(id, _)| stored.writes.contains(id))
+                {
+                    return Ok(then.clone());
                 }
+                return Err(unknown.unwrap_or_else(|| {
+                    Error::Unavailable(format!(
+                        "{verb} {}: other writers kept changing it until the deadline \
+                         ({rounds} rounds)",
+                        self.objects().describe(name),
+                    ))
+                }));
             }
         }
     }
@@ -679,13 +698,43 @@ impl<T: Transport> Cache<T> {
         let Some(policy) = self.culling_needed(deadline, coming)? else {
             return Ok(cull::last_writes(names));
         };
-        let mut listing = self.objects().list_entries(deadline)?;
-        if when == CullWhen::After {
-            listing.retain(|listed| !names.contains(&listed.name));
+        let objects = self.objects();
+        let mut listing = objects.listing();
+        // Hold the listing while it is small, so the counts are Django's exactly.
+        let mut held: Vec<Listed> = Vec::new();
+        let mut more = false;
+        while let Some(page) = listing.next_page(deadline)? {
+            held.extend(page.entries);
+            more = page.next.is_some();
+            if more && held.len() >= CULL_HELD_ENTRIES {
+                break;
+            }
         }
-        let plan = policy.plan(&listing, names);
-        let doomed: Vec<&str> = plan.delete.iter().map(String::as_str).collect();
-        self.objects().delete_names(deadline, &doomed)?;
+        // `add`'s own entry is already written: it is not counted, nor culled.
+        let others = |entries: &mut Vec<Listed>| {
+            if when == CullWhen::After {
+                entries.retain(|listed| !names.contains(&listed.name));
+            }
+        };
+        if !more {
+            others(&mut held);
+            let plan = policy.plan(&held, names);
+            let doomed: Vec<&str> = plan.delete.iter().map(String::as_str).collect();
+            objects.delete_names(deadline, &doomed)?;
+            return Ok(plan.send);
+        }
+        // Too many to hold: count them from the names held (sha1 digests, so the first names
+        // of the listing tell how many there are) and cull each page's share of the oldest.
+        let expected = estimated_count(&held, true);
+        let plan = policy.plan_counted(expected, names);
+        let mut shares = PageShares::new(plan.delete, expected);
+        others(&mut held);
+        objects.delete_names(deadline, &shares.take(&held))?;
+        drop(held);
+        while let Some(mut page) = listing.next_page(deadline)? {
+            others(&mut page.entries);
+            objects.delete_names(deadline, &shares.take(&page.entries))?;
+        }
         Ok(plan.send)
     }
 

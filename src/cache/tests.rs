@@ -280,14 +280,16 @@ fn transient_failures_are_retried_and_persistent_ones_reported() {
     h.cache.set("k", b"v", Ttl::Default).unwrap();
     h.s3.fault("GET", Fault::Reply(503, "SlowDown"));
     h.s3.fault("GET", Fault::NotSent);
+    assert_eq!(h.cache.get("k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(h.s3.requests("GET"), 3);
     h.s3.fault("GET", Fault::LoseReplyBefore);
     assert_eq!(h.cache.get("k").unwrap(), Some(b"v".to_vec()));
-    assert_eq!(h.s3.requests("GET"), 4);
-    for _ in 0..4 {
+    assert_eq!(h.s3.requests("GET"), 5);
+    for _ in 0..3 {
         h.s3.fault("GET", Fault::Reply(500, "InternalError"));
     }
     assert!(matches!(h.cache.get("k"), Err(Error::Unavailable(_))));
-    assert_eq!(h.s3.requests("GET"), 8, "4 attempts, then the error");
+    assert_eq!(h.s3.requests("GET"), 8, "3 attempts, then the error");
     // AWS's 400 RequestTimeout is transient too.
     h.s3.fault("HEAD", Fault::Reply(400, "RequestTimeout"));
     assert!(h.cache.has_key("k").unwrap());
@@ -945,4 +947,68 @@ fn without_etags_no_conditional_write_is_sent_and_nothing_is_overwritten() {
     ));
     let snapshot = kv.snapshot("n").unwrap();
     assert!(matches!(kv.swap(&snapshot, b"3"), Err(Error::Other(m)) if m.contains("no ETag")));
+}
+
+#[test]
+fn a_storm_of_server_errors_on_conditional_writes_costs_a_few_requests() {
+    let h = harness();
+    h.cache.set("n", b"1", Ttl::Default).unwrap();
+    for _ in 0..1000 {
+        h.s3.fault("PUT", Fault::Reply(500, "InternalError"));
+    }
+    let before = h.s3.total_requests();
+    let error = h.cache.incr("n", 1).unwrap_err();
+    assert!(matches!(error, Error::Unavailable(_)), "{error}");
+    let sent = h.s3.total_requests() - before;
+    // 3 attempts (a read and a write each), then one read to see whether the last landed.
+    assert_eq!(sent, 7, "{sent} requests");
+    assert_eq!(stored_value(&h.s3, "n").unwrap(), b"1");
+    assert!(
+        h.clock.slept() > Duration::ZERO,
+        "it backed off between attempts"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_ends_the_call_at_the_deadline() {
+    let h = harness_with(|s| s.deadline_ms = 1_500);
+    h.cache.set("k", b"v", Ttl::Default).unwrap();
+    let started = h.clock.elapsed();
+    h.s3.fault("GET", Fault::Hang);
+    let error = h.cache.get("k").unwrap_err();
+    assert!(
+        matches!(&error, Error::Unavailable(m) if m.contains("within the deadline (1.5 s)")),
+        "{error}"
+    );
+    assert_eq!(h.clock.elapsed() - started, Duration::from_millis(1_500));
+    assert_eq!(h.s3.requests("GET"), 1, "nothing is sent past the deadline");
+}
+
+#[test]
+fn the_retry_quota_runs_dry_in_an_outage_and_refills_after_it() {
+    let h = harness();
+    h.cache.set("k", b"v", secs(1_000_000)).unwrap();
+    for _ in 0..10_000 {
+        h.s3.fault("GET", Fault::Reply(503, "SlowDown"));
+    }
+    let mut per_call = Vec::new();
+    for _ in 0..100 {
+        let before = h.s3.requests("GET");
+        assert!(h.cache.get("k").is_err());
+        per_call.push(h.s3.requests("GET") - before);
+    }
+    assert_eq!(per_call[0], 3, "max-attempts while the quota lasts");
+    assert_eq!(per_call[99], 1, "one attempt per call once it is spent");
+    while h.s3.faults_left() > 0 {
+        let _ = h.cache.get("k");
+    }
+    for _ in 0..10 {
+        assert_eq!(h.cache.get("k").unwrap(), Some(b"v".to_vec()));
+    }
+    h.s3.fault("GET", Fault::Reply(503, "SlowDown"));
+    assert_eq!(
+        h.cache.get("k").unwrap(),
+        Some(b"v".to_vec()),
+        "retries come back"
+    );
 }

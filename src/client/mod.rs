@@ -7,7 +7,7 @@ pub(crate) mod transport;
 use std::time::Duration;
 
 use crate::client::transport::{Transport, TransportError};
-use crate::core::backoff::{Backoff, RetryPolicy};
+use crate::core::backoff::{Backoff, Failure, RetryPolicy, RetryQuota};
 use crate::core::clock::Clock;
 use crate::error::{Error, Result};
 use crate::s3::Endpoint;
@@ -26,6 +26,7 @@ pub(crate) struct Client<T> {
     signer: Signer,
     payload: Payload,
     policy: RetryPolicy,
+    quota: RetryQuota,
     endpoint: Endpoint,
 }
 
@@ -63,6 +64,7 @@ impl<T: Transport> Client<T> {
             signer: Signer::new(&config.credentials, &config.region),
             payload,
             policy: config.retry,
+            quota: RetryQuota::default(),
             endpoint: config.endpoint.clone(),
         }
     }
@@ -117,25 +119,38 @@ impl<T: Transport> Client<T> {
             let mut backoff = self.backoff(deadline);
             loop {
                 let mut retry = Vec::new();
-                for (index, result) in pending.iter().copied().zip(self.attempt(chunk, &pending)) {
-                    let transient = match &result {
-                        Ok(response) => is_transient(&chunk[index], response),
-                        Err(TransportError::NotSent(_) | TransportError::ReplyLost(_)) => true,
-                        Err(TransportError::TooLarge(_) | TransportError::Refused(_)) => false,
+                let results = self.attempt(deadline, chunk, &pending);
+                for (index, result) in pending.iter().copied().zip(results) {
+                    let failure = match &result {
+                        Ok(response) if is_transient(&chunk[index], response) => {
+                            Some(Failure::ServerError)
+                        }
+                        Ok(_) => {
+                            self.quota.earn();
+                            None
+                        }
+                        Err(TransportError::NotSent(_) | TransportError::ReplyLost(_)) => {
+                            Some(Failure::Timeout)
+                        }
+                        Err(_) => None,
                     };
-                    if transient {
-                        retry.push(index);
-                    }
                     outcomes[index] = Some(result.map_err(|error| self.failure(action, error)));
+                    if let Some(failure) = failure {
+                        retry.push((index, failure));
+                    }
                 }
-                if retry.is_empty() {
+                let Some(wait) = self.next_wait(&mut backoff).filter(|_| !retry.is_empty()) else {
+                    break;
+                };
+                pending = retry
+                    .into_iter()
+                    .filter(|&(_, failure)| self.quota.spend(failure))
+                    .map(|(index, _)| index)
+                    .collect();
+                if pending.is_empty() {
                     break;
                 }
-                match backoff.next_attempt(self.clock.elapsed(), self.clock.random()) {
-                    Some(wait) => self.clock.sleep(wait),
-                    None => break,
-                }
-                pending = retry;
+                self.clock.sleep(wait);
             }
             results.extend(outcomes.into_iter().map(|outcome| {
                 outcome.unwrap_or_else(|| Err(Error::Other(format!("{action}: not sent"))))
@@ -155,43 +170,85 @@ impl<T: Transport> Client<T> {
         let batch = std::slice::from_ref(&request);
         let mut backoff = self.backoff(deadline);
         loop {
-            let result = self.attempt(batch, &[0]).pop().unwrap_or_else(|| {
-                Err(TransportError::Refused(
-                    "the transport sent nothing".to_owned(),
-                ))
-            });
-            let retry = match &result {
-                Err(TransportError::NotSent(_)) => true,
-                Ok(response) => {
-                    is_transient(&request, response) && !may_have_applied(response.status)
+            let result = self
+                .attempt(deadline, batch, &[0])
+                .pop()
+                .unwrap_or_else(|| {
+                    Err(TransportError::Refused(
+                        "the transport sent nothing".to_owned(),
+                    ))
+                });
+            let failure = match &result {
+                Err(TransportError::NotSent(_)) => Some(Failure::Timeout),
+                Ok(response)
+                    if is_transient(&request, response) && !may_have_applied(response.status) =>
+                {
+                    Some(Failure::ServerError)
                 }
-                _ => false,
+                _ => None,
             };
-            let wait = if retry {
-                backoff.next_attempt(self.clock.elapsed(), self.clock.random())
-            } else {
-                None
-            };
-            match (result, wait) {
-                (_, Some(wait)) => self.clock.sleep(wait),
-                (Ok(response), None) if may_have_applied(response.status) => {
-                    return Ok(Sent::Unknown(crate::s3::error_for(action, &response)));
-                }
-                (Ok(response), None) => return Ok(Sent::Answered(response)),
-                (Err(error @ TransportError::ReplyLost(_)), None) => {
-                    return Ok(Sent::Unknown(self.failure(action, error)));
-                }
-                (Err(error), None) => return Err(self.failure(action, error)),
+            if let Some(failure) = failure
+                && let Some(wait) = self.next_wait(&mut backoff)
+                && self.quota.spend(failure)
+            {
+                self.clock.sleep(wait);
+                continue;
             }
+            if matches!(&result, Ok(response) if !is_transient(&request, response)) {
+                self.quota.earn();
+            }
+            return match result {
+                Ok(response) if may_have_applied(response.status) => {
+                    Ok(Sent::Unknown(crate::s3::error_for(action, &response)))
+                }
+                Ok(response) => Ok(Sent::Answered(response)),
+                Err(error @ (TransportError::ReplyLost(_) | TransportError::Abandoned)) => {
+                    Ok(Sent::Unknown(self.failure(action, error)))
+                }
+                Err(error) => Err(self.failure(action, error)),
+            };
         }
     }
 
-    /// Signs (with the current time) and sends `chunk[i]` for each i in `indexes`.
+    /// Whether an operation may try again after a failure that may have been applied (the
+    /// conditional-update loop's lost replies): within its attempts, deadline and the store's
+    /// retry quota, after a jittered wait.
+    pub(crate) fn retry_unknown(&self, backoff: &mut Backoff) -> bool {
+        match self.next_wait(backoff) {
+            Some(wait) if self.quota.spend(Failure::ServerError) => {
+                self.clock.sleep(wait);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The wait before another attempt; `None` when the attempts or the deadline are used up.
+    fn next_wait(&self, backoff: &mut Backoff) -> Option<Duration> {
+        backoff.next_attempt(self.clock.elapsed(), self.clock.random())
+    }
+
+    /// The time `deadline` leaves.
+    fn remaining(&self, deadline: &Deadline) -> Duration {
+        let spent = self.clock.elapsed().saturating_sub(deadline.started);
+        self.policy.deadline.saturating_sub(spent)
+    }
+
+    /// Signs (with the current time) and sends `chunk[i]` for each i in `indexes`, abandoning
+    /// what is unanswered at the deadline.
     fn attempt(
         &self,
+        deadline: &Deadline,
         chunk: &[Request],
         indexes: &[usize],
     ) -> Vec<std::result::Result<Response, TransportError>> {
+        let within = self.remaining(deadline);
+        if within.is_zero() {
+            return indexes
+                .iter()
+                .map(|_| Err(TransportError::Abandoned))
+                .collect();
+        }
         let now = std::time::UNIX_EPOCH
             + Duration::from_millis(u64::try_from(self.clock.now_ms()).unwrap_or(0));
         let mut signed = Vec::with_capacity(indexes.len());
@@ -203,7 +260,18 @@ impl<T: Transport> Client<T> {
                 Err(error) => refused.push((position, TransportError::Refused(error.to_string()))),
             }
         }
-        let mut sent = self.transport.send_all(&signed).into_iter();
+        let mut sent = self
+            .transport
+            .send_all(&signed, within)
+            .into_iter()
+            .map(|result| match result {
+                // The attempt's timeouts were cut to what the deadline left, so a reply that
+                // timed out as it ran out was the deadline's doing.
+                Err(TransportError::ReplyLost(_)) if self.remaining(deadline).is_zero() => {
+                    Err(TransportError::Abandoned)
+                }
+                other => other,
+            });
         let mut refused = refused.into_iter().peekable();
         (0..indexes.len())
             .map(
@@ -229,6 +297,10 @@ impl<T: Transport> Client<T> {
             TransportError::ReplyLost(why) => {
                 Error::Unavailable(format!("{action}: no reply from {endpoint}: {why}"))
             }
+            TransportError::Abandoned => Error::Unavailable(format!(
+                "{action}: no reply from {endpoint} within the deadline ({} s)",
+                self.policy.deadline.as_secs_f64()
+            )),
             TransportError::TooLarge(why) => Error::TooLarge(format!("{action}: {why}")),
             TransportError::Refused(why) => Error::InvalidConfig(format!("{action}: {why}")),
         }

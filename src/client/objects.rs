@@ -1,6 +1,8 @@
 //! S3 object operations on a store's bucket: reads, writes (creating the bucket on demand),
 //! deletes one at a time and a thousand at a time, and listings of the entry names.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 
 use crate::client::transport::Transport;
@@ -10,7 +12,7 @@ use crate::core::key::{is_entry_name, list_prefix};
 use crate::error::{Error, Result};
 use crate::s3::xml::{parse_delete_failures, parse_error, parse_list};
 use crate::s3::{
-    Condition, DELETE_BATCH, PutOptions, Request, RequestBuilder, Response, error_for,
+    Condition, DELETE_BATCH, PutOptions, Request, RequestBuilder, Response, clean_text, error_for,
 };
 use crate::settings::Config;
 
@@ -55,18 +57,82 @@ pub(crate) struct EntryPage {
     pub entries: Vec<Listed>,
     /// Where the next page starts, when there is one.
     pub next: Option<String>,
+    /// The smallest and largest names on it, entries or not.
+    span: Option<(String, String)>,
+}
+
+/// How many entries a location holds, from the first `entries` of its listing and whether
+/// more follow (see [`cull::estimate_count`]).
+pub(crate) fn estimated_count(entries: &[Listed], truncated: bool) -> usize {
+    let digests: Vec<&str> = entries
+        .iter()
+        .filter_map(|listed| listed.name.rsplit('/').next())
+        .collect();
+    cull::estimate_count(&digests, truncated)
+}
+
+/// Empty pages in a row a listing accepts (S3 may send a few; an endless run is a broken
+/// server).
+const EMPTY_PAGES_IN_A_ROW: usize = 100;
+
+/// A listing walked page by page, which insists that the server makes progress: each page
+/// starts after the largest name of the one before, and an empty page brings a continuation
+/// token not met since the names last advanced. Memory stays one page, whatever the number of
+/// pages.
+pub(crate) struct Listing<'o, 'a, T> {
+    objects: &'o Objects<'a, T>,
+    /// The next page's token; `None` once the last page is read.
+    next: Option<Option<String>>,
+    /// The largest name listed so far.
+    last: Option<String>,
+    /// The tokens of the empty pages since the names last advanced.
+    tokens: HashSet<String>,
+}
+
+impl<T: Transport> Listing<'_, '_, T> {
+    /// The next page, or `None` after the last.
+    pub(crate) fn next_page(&mut self, deadline: &Deadline) -> Result<Option<EntryPage>> {
+        let Some(continuation) = self.next.take() else {
+            return Ok(None);
+        };
+        let page = self.objects.list_page(deadline, continuation.as_deref())?;
+        let fault = |what: &str| {
+            Error::Other(format!(
+                "list s3://{}: the server's listing {what}; it is not S3-compatible here",
+                self.objects.config.bucket
+            ))
+        };
+        match &page.span {
+            Some((first, last)) => {
+                if self.last.as_ref().is_some_and(|previous| first <= previous) {
+                    return Err(fault("went back to names it had listed"));
+                }
+                self.last = Some(last.clone());
+                self.tokens.clear();
+            }
+            None => {
+                if let Some(token) = &page.next
+                    && !self.tokens.insert(token.clone())
+                {
+                    return Err(fault("repeated a continuation token"));
+                }
+                if self.tokens.len() > EMPTY_PAGES_IN_A_ROW {
+                    return Err(fault(&format!(
+                        "sent more than {EMPTY_PAGES_IN_A_ROW} empty pages in a row"
+                    )));
+                }
+            }
+        }
+        self.next = page.next.clone().map(Some);
+        Ok(Some(page))
+    }
 }
 
 impl EntryPage {
     /// How many entries the location holds, estimated from this page when it is the first of
     /// several (exact when it is the only one).
     pub(crate) fn estimated_count(&self) -> usize {
-        let digests: Vec<&str> = self
-            .entries
-            .iter()
-            .filter_map(|listed| listed.name.rsplit('/').next())
-            .collect();
-        cull::estimate_count(&digests, self.next.is_some())
+        estimated_count(&self.entries, self.next.is_some())
     }
 }
 
@@ -225,25 +291,22 @@ impl<T: Transport> Objects<'_, T> {
                 .map_err(|e| Error::Other(format!("{action}: {e}")))?;
             if let Some(first) = failures.first() {
                 return Err(Error::Other(format!(
-                    "{action}: {} objects were not deleted, the first {first}",
-                    failures.len()
+                    "{action}: {} objects were not deleted, the first {}",
+                    failures.len(),
+                    clean_text(first)
                 )));
             }
         }
         Ok(())
     }
 
-    /// Lists every entry under the location (other names are skipped), page by page.
-    pub(crate) fn list_entries(&self, deadline: &Deadline) -> Result<Vec<Listed>> {
-        let mut entries = Vec::new();
-        let mut continuation: Option<String> = None;
-        loop {
-            let page = self.list_page(deadline, continuation.as_deref())?;
-            entries.extend(page.entries);
-            match page.next {
-                Some(token) => continuation = Some(token),
-                None => return Ok(entries),
-            }
+    /// A listing of the entries under the location, from the start.
+    pub(crate) fn listing(&self) -> Listing<'_, '_, T> {
+        Listing {
+            objects: self,
+            next: Some(None),
+            last: None,
+            tokens: HashSet::new(),
         }
     }
 
@@ -265,6 +328,7 @@ impl<T: Transport> Objects<'_, T> {
                 return Ok(EntryPage {
                     entries: Vec::new(),
                     next: None,
+                    span: None,
                 });
             }
             return Err(error_for(&action, &response));
@@ -276,7 +340,14 @@ impl<T: Transport> Objects<'_, T> {
                 "{action}: the server repeated a continuation token"
             )));
         }
+        let names = page.objects.iter().map(|listed| &listed.name);
+        let span = names
+            .clone()
+            .min()
+            .zip(names.max())
+            .map(|(first, last)| (first.clone(), last.clone()));
         Ok(EntryPage {
+            span,
             entries: page
                 .objects
                 .into_iter()

@@ -1,6 +1,7 @@
-//! How long to wait before trying again: decorrelated
-//! jitter under an attempt limit and a deadline. Pure: time and randomness come in as arguments.
+//! How long to wait before trying again: decorrelated jitter under an attempt limit and a
+//! deadline, and a store's retry quota. Pure: time and randomness come in as arguments.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Retry settings of a store.
@@ -88,9 +89,95 @@ impl Backoff {
     }
 }
 
+/// Tokens a store starts with and never holds more of.
+const QUOTA_TOKENS: u32 = 500;
+/// Tokens a retry after a server error or throttling costs.
+const RETRY_COST: u32 = 5;
+/// Tokens a retry after a timeout or a lost connection costs: a server that does not answer is
+/// likelier to stay that way.
+const TIMEOUT_RETRY_COST: u32 = 10;
+
+/// What made an attempt worth retrying, which sets what the retry costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// A 5xx, 429 or an S3 error code saying try again.
+    ServerError,
+    /// No reply in time, or the connection broke.
+    Timeout,
+}
+
+/// A store's retry budget, shared by all its operations, as the AWS SDKs keep one: a retry
+/// spends tokens, a success earns one back. While a server fails everything the tokens run out
+/// and each call makes its first attempt only, so an outage costs one request per call, not
+/// `max-attempts`.
+#[derive(Debug)]
+pub(crate) struct RetryQuota {
+    tokens: AtomicU32,
+}
+
+impl Default for RetryQuota {
+    fn default() -> RetryQuota {
+        RetryQuota {
+            tokens: AtomicU32::new(QUOTA_TOKENS),
+        }
+    }
+}
+
+impl RetryQuota {
+    /// Takes the cost of a retry after `failure`; false (and nothing taken) when the quota
+    /// cannot pay it.
+    pub(crate) fn spend(&self, failure: Failure) -> bool {
+        let cost = match failure {
+            Failure::ServerError => RETRY_COST,
+            Failure::Timeout => TIMEOUT_RETRY_COST,
+        };
+        self.tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tokens| {
+                tokens.checked_sub(cost)
+            })
+            .is_ok()
+    }
+
+    /// Earns a token back for a request that succeeded.
+    pub(crate) fn earn(&self) {
+        let _ = self
+            .tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tokens| {
+                (tokens < QUOTA_TOKENS).then_some(tokens + 1)
+            });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quota_runs_out_under_failures_and_refills_with_successes() {
+        let quota = RetryQuota::default();
+        let mut retries = 0;
+        while quota.spend(Failure::ServerError) {
+            retries += 1;
+        }
+        assert_eq!(retries, QUOTA_TOKENS / RETRY_COST);
+        assert!(!quota.spend(Failure::Timeout));
+        for _ in 0..TIMEOUT_RETRY_COST {
+            quota.earn();
+        }
+        assert!(quota.spend(Failure::Timeout) && !quota.spend(Failure::ServerError));
+        for _ in 0..2 * QUOTA_TOKENS {
+            quota.earn();
+        }
+        let mut retries = 0;
+        while quota.spend(Failure::Timeout) {
+            retries += 1;
+        }
+        assert_eq!(
+            retries,
+            QUOTA_TOKENS / TIMEOUT_RETRY_COST,
+            "never above the start"
+        );
+    }
 
     fn policy() -> RetryPolicy {
         RetryPolicy {

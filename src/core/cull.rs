@@ -168,6 +168,89 @@ impl CullPolicy {
     }
 }
 
+/// What a batch of writes has to do when the entries are counted, not listed whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedPlan {
+    /// How many of the existing entries to delete, the oldest first.
+    pub delete: usize,
+    /// For each write, in order, whether it must be sent (as [`WritePlan::send`]).
+    pub send: Vec<bool>,
+}
+
+impl CullPolicy {
+    /// Replays `writes` over `existing` entries known by their number only (a location too
+    /// large to hold its listing in memory), which are older than every write. A write of a
+    /// name that already exists counts as a new entry here, so the cull may be one larger.
+    pub fn plan_counted(self, existing: usize, writes: &[String]) -> CountedPlan {
+        let mut existing_left = existing;
+        let mut written: std::collections::VecDeque<&str> = std::collections::VecDeque::new();
+        for name in writes {
+            let live = existing_left + written.len();
+            if live >= self.max_entries {
+                let mut cull = match self.cull_frequency {
+                    0 => live,
+                    frequency => live / frequency as usize,
+                };
+                let older = cull.min(existing_left);
+                existing_left -= older;
+                cull -= older;
+                written.drain(..cull.min(written.len()));
+            }
+            written.retain(|live_name| live_name != name);
+            written.push_back(name);
+        }
+        let survivors: HashSet<&str> = written.into_iter().collect();
+        let send = writes
+            .iter()
+            .zip(last_writes(writes))
+            .map(|(name, last)| last && survivors.contains(name.as_str()))
+            .collect();
+        CountedPlan {
+            delete: existing - existing_left,
+            send,
+        }
+    }
+}
+
+/// Spreads a cull of `total` entries, out of about `expected`, over the pages of a listing:
+/// each page gives up its share, so the cull needs one page in memory at a time. Names are
+/// sha1 digests, so every page is a fair sample of the entries' ages.
+#[derive(Debug, Clone)]
+pub(crate) struct PageShares {
+    total: usize,
+    expected: usize,
+    seen: usize,
+    taken: usize,
+}
+
+impl PageShares {
+    /// Shares of a cull of `total` out of about `expected` entries.
+    pub(crate) fn new(total: usize, expected: usize) -> PageShares {
+        PageShares {
+            total,
+            expected: expected.max(1),
+            seen: 0,
+            taken: 0,
+        }
+    }
+
+    /// The oldest names of the next page (`entries`) that make its share.
+    pub(crate) fn take<'e>(&mut self, entries: &'e [Listed]) -> Vec<&'e str> {
+        self.seen += entries.len();
+        let due = (self.seen as u128 * self.total as u128).div_ceil(self.expected as u128);
+        let due = usize::try_from(due).unwrap_or(usize::MAX).min(self.total);
+        let count = due.saturating_sub(self.taken).min(entries.len());
+        self.taken += count;
+        let mut by_age: Vec<&Listed> = entries.iter().collect();
+        by_age.sort_by(|a, b| (a.last_modified_ms, &a.name).cmp(&(b.last_modified_ms, &b.name)));
+        by_age
+            .into_iter()
+            .take(count)
+            .map(|listed| listed.name.as_str())
+            .collect()
+    }
+}
+
 /// For each write of a batch, whether it is the last of its name (the earlier ones would only
 /// be overwritten, and sent at once they could land in any order).
 pub(crate) fn last_writes(names: &[String]) -> Vec<bool> {
@@ -184,6 +267,41 @@ pub(crate) fn last_writes(names: &[String]) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_plans_agree_with_listed_ones_when_names_are_new() {
+        for (max_entries, cull_frequency) in [(10, 3), (10, 0), (1, 1), (7, 2), (50, 4)] {
+            let policy = CullPolicy {
+                max_entries,
+                cull_frequency,
+            };
+            for existing in [0, 5, 9, 10, 11, 40] {
+                let existing_names = names("old", existing);
+                for writes in [names("new", 1), names("new", 12), names("new", 30)] {
+                    let listed = policy.plan(&listed(&existing_names), &writes);
+                    let counted = policy.plan_counted(existing, &writes);
+                    assert_eq!(counted.send, listed.send, "{max_entries}/{cull_frequency}");
+                    assert_eq!(counted.delete, listed.delete.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn page_shares_add_up_to_the_cull_and_take_the_oldest_of_each_page() {
+        let pages: Vec<Vec<Listed>> = (0..5)
+            .map(|page| listed(&names(&format!("p{page}-"), 1000)))
+            .collect();
+        let mut shares = PageShares::new(1666, 5000);
+        let taken: Vec<Vec<&str>> = pages.iter().map(|page| shares.take(page)).collect();
+        assert_eq!(taken.iter().map(Vec::len).sum::<usize>(), 1666);
+        assert!(taken.iter().all(|page| (333..=334).contains(&page.len())));
+        assert_eq!(taken[0][0], "p0-001", "the oldest of the page first");
+        // More pages than expected never take more than the cull.
+        let mut shares = PageShares::new(10, 20);
+        let total: usize = pages.iter().map(|page| shares.take(page).len()).sum();
+        assert_eq!(total, 10);
+    }
 
     fn names(prefix: &str, count: usize) -> Vec<String> {
         (1..=count).map(|i| format!("{prefix}{i:03}")).collect()

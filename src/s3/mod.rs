@@ -268,16 +268,22 @@ pub(crate) fn is_transient(request: &Request, response: &Response) -> bool {
 pub(crate) fn error_for(action: &str, response: &Response) -> Error {
     let reply = xml::parse_error(&response.body);
     let (code, message) = match &reply {
-        Some(reply) => (reply.code.as_str(), reply.message.as_str()),
-        None => ("", ""),
+        Some(reply) => (clean_text(&reply.code), clean_text(&reply.message)),
+        None => (String::new(), String::new()),
     };
-    let detail = match (code, message) {
+    let detail = match (code.as_str(), message.as_str()) {
         ("", "") => format!("HTTP {}", response.status),
         (code, "") => format!("HTTP {} {code}", response.status),
         (code, message) => format!("HTTP {} {code}: {message}", response.status),
     };
     let what = format!("{action}: {detail}");
-    match (response.status, code) {
+    let header = |name: &str| response.header(name).map(clean_text);
+    // Redirects are never followed (they would carry the signed request elsewhere): say where
+    // the server pointed.
+    let location = header("location")
+        .map(|location| format!("; the server points to {location}, not followed"))
+        .unwrap_or_default();
+    match (response.status, code.as_str()) {
         (_, "NoSuchBucket") => Error::NoSuchBucket(what),
         (
             301 | 307 | 400,
@@ -286,12 +292,16 @@ pub(crate) fn error_for(action: &str, response: &Response) -> Error {
             | "IllegalLocationConstraintException",
         )
         | (301, _) => {
-            let region = response
-                .header("x-amz-bucket-region")
+            let region = header("x-amz-bucket-region")
                 .map(|region| format!(" (the bucket is in {region})"))
                 .unwrap_or_default();
-            Error::InvalidConfig(format!("{what}: wrong region or endpoint{region}"))
+            Error::InvalidConfig(format!(
+                "{what}: wrong region or endpoint{region}{location}"
+            ))
         }
+        (300..=399, _) => Error::InvalidConfig(format!(
+            "{what}: the server redirects this request{location}"
+        )),
         (_, "AccessControlListNotSupported") => Error::InvalidConfig(format!(
             "{what}: the bucket has ACLs disabled; configure no ACL"
         )),
@@ -302,6 +312,30 @@ pub(crate) fn error_for(action: &str, response: &Response) -> Error {
         }
         _ => Error::Other(what),
     }
+}
+
+/// The most characters of a server's text an error quotes.
+const QUOTED_TEXT_LIMIT: usize = 200;
+
+/// Text a server sent, made fit for a one-line message: control characters (newlines, terminal
+/// escapes) become spaces, runs of spaces one, and it is cut to [`QUOTED_TEXT_LIMIT`]
+/// characters.
+pub(crate) fn clean_text(text: &str) -> String {
+    let mut clean = String::with_capacity(text.len().min(QUOTED_TEXT_LIMIT + 3));
+    let mut chars = 0;
+    for char in text.chars() {
+        let char = if char.is_control() { ' ' } else { char };
+        if char == ' ' && (clean.is_empty() || clean.ends_with(' ')) {
+            continue;
+        }
+        if chars == QUOTED_TEXT_LIMIT {
+            clean.push_str("...");
+            return clean;
+        }
+        clean.push(char);
+        chars += 1;
+    }
+    clean.trim_end().to_owned()
 }
 
 #[cfg(test)]
@@ -520,5 +554,35 @@ mod tests {
                 "x: HTTP 301: wrong region or endpoint (the bucket is in eu-west-2)".into()
             )
         );
+        let mut elsewhere = reply(307, "");
+        elsewhere
+            .headers
+            .push(("location".into(), "http://other.example/b/k".into()));
+        assert_eq!(
+            error_for("get k", &elsewhere),
+            Error::InvalidConfig(
+                "get k: HTTP 307: the server redirects this request; the server points to \
+                 http://other.example/b/k, not followed"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_servers_text_reaches_an_error_as_one_short_clean_line() {
+        let hostile = "<Error><Code>Slow\nDown</Code><Message>line one\r\nline two \
+                       \u{1b}[31mred\u{1b}[0m\t&#27;[2J</Message></Error>";
+        let error = error_for("get k", &reply(500, hostile)).to_string();
+        assert_eq!(
+            error,
+            "unavailable: get k: HTTP 500 Slow Down: line one line two [31mred [0m [2J"
+        );
+        let long = format!(
+            "<Error><Code>X</Code><Message>{}</Message></Error>",
+            "a".repeat(5000)
+        );
+        let error = error_for("get k", &reply(400, &long)).to_string();
+        assert!(error.len() < 300 && error.ends_with("..."), "{error}");
+        assert_eq!(clean_text("  spaced \n\n out  "), "spaced out");
     }
 }

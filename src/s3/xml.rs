@@ -16,6 +16,10 @@ pub(crate) struct ErrorReply {
     pub message: String,
 }
 
+/// The deepest nesting a reply may have: S3's deepest is four
+/// (`ListBucketResult/Contents/Owner/ID`), so a deeper one is not S3's and is not walked.
+const MAX_DEPTH: usize = 8;
+
 /// What the walker meets, at a path of element names.
 enum Node<'a> {
     /// An element opens.
@@ -55,6 +59,11 @@ fn walk(
                     seen_root = true;
                 }
                 path.push(name);
+                if path.len() > MAX_DEPTH {
+                    return Err(format!(
+                        "the reply nests elements deeper than S3's replies do ({MAX_DEPTH})"
+                    ));
+                }
                 content.clear();
                 visit(&path, Node::Open)?;
                 if empty {
@@ -313,6 +322,21 @@ mod tests {
                 continuation: None
             }
         );
+    }
+
+    #[test]
+    fn nesting_deeper_than_s3s_is_refused_at_once() {
+        let deep = format!(
+            "<ListBucketResult>{}{}</ListBucketResult>",
+            "<a>".repeat(1_000_000),
+            "</a>".repeat(1_000_000)
+        );
+        let error = parse_list(deep.as_bytes()).unwrap_err();
+        assert!(error.contains("deeper"), "{error}");
+        let owner = "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>k</Key>\
+                     <LastModified>2024-01-02T03:04:05Z</LastModified><Owner><ID>me</ID></Owner>\
+                     </Contents></ListBucketResult>";
+        assert_eq!(parse_list(owner.as_bytes()).unwrap().objects.len(), 1);
     }
 
     #[test]

@@ -30,6 +30,17 @@ pub struct Timeouts {
     pub between_bytes: Duration,
 }
 
+impl Timeouts {
+    /// These timeouts, none longer than `limit` (what an operation's deadline leaves).
+    pub fn within(self, limit: Duration) -> Timeouts {
+        Timeouts {
+            connect: self.connect.min(limit),
+            first_byte: self.first_byte.min(limit),
+            between_bytes: self.between_bytes.min(limit),
+        }
+    }
+}
+
 /// The settings as a caller gives them, each field a row of [`SETTINGS`] (where its default
 /// and meaning are written). [`Settings::new`] starts from the defaults; [`Settings::set`]
 /// changes one setting by name, from text, as every surface does.
@@ -436,14 +447,14 @@ mod tests {
         assert_eq!(config.compress_above, Some(1024));
         assert_eq!(config.acl, None);
         assert_eq!(config.storage_class, None);
-        assert_eq!(config.retry.max_attempts, 4);
-        assert_eq!(config.retry.deadline, Duration::from_secs(10));
+        assert_eq!(config.retry.max_attempts, 3);
+        assert_eq!(config.retry.deadline, Duration::from_secs(2));
         assert_eq!(
             config.timeouts,
             Timeouts {
-                connect: Duration::from_secs(5),
-                first_byte: Duration::from_secs(10),
-                between_bytes: Duration::from_secs(10),
+                connect: Duration::from_secs(1),
+                first_byte: Duration::from_secs(2),
+                between_bytes: Duration::from_secs(2),
             }
         );
         assert_eq!(config.region, "us-east-1");

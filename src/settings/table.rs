@@ -354,9 +354,18 @@ pub static SETTINGS: &[Setting] = &[
         default: Some("67108864"),
         null: None,
         example: "1048576",
-        doc: "The largest value written or read back (64 MiB by default).",
+        doc: "The largest value written or read back (64 MiB by default, at most 512 MiB: the \
+              component holds a value, its encoding and the reply at once in 4 GiB).",
         secret: false,
-        apply: |s, v| positive(v).map(|v| s.max_value_bytes = v),
+        apply: |s, v| match positive(v)? {
+            n if n > MAX_VALUE_BYTES_LIMIT => Err(format!(
+                "{n} is too large: it must be at most {MAX_VALUE_BYTES_LIMIT} (512 MiB)"
+            )),
+            n => {
+                s.max_value_bytes = n;
+                Ok(())
+            }
+        },
     },
     Setting {
         name: "acl",
@@ -466,10 +475,11 @@ pub static SETTINGS: &[Setting] = &[
         django: "MAX_ATTEMPTS",
         django_fallbacks: &[],
         syntax: "count",
-        default: Some("4"),
+        default: Some("3"),
         null: None,
         example: "3",
-        doc: "Attempts per request on transient failures (5xx, 429, SlowDown, resets).",
+        doc: "Attempts per request on transient failures (5xx, 429, SlowDown, resets, lost \
+              replies of conditional writes), under a retry quota the store's operations share.",
         secret: false,
         apply: |s, v| positive(v).map(|v| s.max_attempts = v),
     },
@@ -480,10 +490,12 @@ pub static SETTINGS: &[Setting] = &[
         django: "DEADLINE",
         django_fallbacks: &[],
         syntax: "seconds",
-        default: Some("10"),
+        default: Some("2"),
         null: None,
         example: "2.5",
-        doc: "Seconds an operation may spend retrying and waiting out other writers of its key.",
+        doc: "Seconds an operation may take in all: every attempt (an attempt still in flight \
+              is cancelled), every wait between retries, every wait for other writers of its \
+              key.",
         secret: false,
         apply: |s, v| seconds_ms(v).map(|v| s.deadline_ms = v),
     },
@@ -494,10 +506,10 @@ pub static SETTINGS: &[Setting] = &[
         django: "CONNECT_TIMEOUT",
         django_fallbacks: &[],
         syntax: "seconds",
-        default: Some("5"),
+        default: Some("1"),
         null: None,
         example: "1",
-        doc: "Seconds to open a connection.",
+        doc: "Seconds to open a connection (within the deadline).",
         secret: false,
         apply: |s, v| seconds_ms(v).map(|v| s.connect_timeout_ms = v),
     },
@@ -508,10 +520,10 @@ pub static SETTINGS: &[Setting] = &[
         django: "FIRST_BYTE_TIMEOUT",
         django_fallbacks: &[],
         syntax: "seconds",
-        default: Some("10"),
+        default: Some("2"),
         null: None,
         example: "2",
-        doc: "Seconds from a request to the first byte of its reply.",
+        doc: "Seconds from a request to the first byte of its reply (within the deadline).",
         secret: false,
         apply: |s, v| seconds_ms(v).map(|v| s.first_byte_timeout_ms = v),
     },
@@ -522,10 +534,10 @@ pub static SETTINGS: &[Setting] = &[
         django: "BETWEEN_BYTES_TIMEOUT",
         django_fallbacks: &[],
         syntax: "seconds",
-        default: Some("10"),
+        default: Some("2"),
         null: None,
         example: "2",
-        doc: "Seconds between two bytes of a reply.",
+        doc: "Seconds between two bytes of a reply (within the deadline).",
         secret: false,
         apply: |s, v| seconds_ms(v).map(|v| s.between_bytes_timeout_ms = v),
     },
@@ -592,6 +604,10 @@ fn count(value: &str) -> Result<u32, String> {
         .parse()
         .map_err(|_| format!("{value:?} is not a whole number from 0 to {}", u32::MAX))
 }
+
+/// The largest max-value-bytes: a value, its encoded entry and the reply that brings it back
+/// must fit the component's 4 GiB of memory together.
+const MAX_VALUE_BYTES_LIMIT: u32 = 512 << 20;
 
 fn positive(value: &str) -> Result<u32, String> {
     match count(value)? {

@@ -257,3 +257,50 @@ fn fuzz_expiry_headers() {
         }
     });
 }
+
+/// The size arithmetic at every setting: any max-value-bytes a caller can write either is
+/// refused as a setting or gives limits whose sums and checks cannot overflow, whatever a
+/// reply declares.
+#[test]
+fn fuzz_the_size_limits() {
+    use crate::s3::Request;
+    use crate::settings::{Config as StoreConfig, Settings};
+    use crate::transports::{reply_limit, too_large};
+    fuzz(
+        "size limits",
+        (any::<u32>(), any::<u64>(), any::<u16>()),
+        |(max_value, declared, status)| {
+            let credentials = crate::s3::Credentials {
+                access_key_id: "id".to_owned(),
+                secret_access_key: "secret".to_owned(),
+                session_token: None,
+            };
+            let mut settings = Settings::new("bucket", credentials);
+            if settings
+                .set("max-value-bytes", &max_value.to_string())
+                .is_err()
+            {
+                assert!(max_value == 0 || max_value > 512 << 20);
+                return;
+            }
+            let config = StoreConfig::new(settings).expect("valid");
+            let object = config
+                .max_value_bytes
+                .saturating_add(crate::core::entry::HEADER_LEN);
+            let request = Request {
+                method: "GET",
+                url: "http://127.0.0.1/b/k".to_owned(),
+                headers: Vec::new(),
+                body: Default::default(),
+                max_response_body: object,
+                xml_reply: false,
+            };
+            let limit = reply_limit(&request, status);
+            if declared > limit as u64 {
+                let _ = too_large(declared, limit);
+            }
+            assert!(object <= (512 << 20) + crate::core::entry::HEADER_LEN);
+            assert!(u32::try_from(object).is_ok(), "fits a wasm32 usize");
+        },
+    );
+}

@@ -7,6 +7,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
@@ -40,6 +41,8 @@ pub(crate) enum Fault {
     LoseReplyBefore,
     /// The connection could not be made.
     NotSent,
+    /// No reply ever comes: the attempt waits out the time it was given.
+    Hang,
     /// Runs this change of the store first (another client's write), then serves the request.
     Before(Box<dyn FnOnce(&mut Buckets) + Send>),
 }
@@ -150,7 +153,7 @@ impl MemoryS3 {
         self.state().buckets.remove(bucket);
     }
 
-    fn serve(&self, request: &Request) -> Result<Response, TransportError> {
+    fn serve(&self, request: &Request, within: Duration) -> Result<Response, TransportError> {
         assert!(
             request
                 .headers
@@ -198,6 +201,10 @@ impl MemoryS3 {
             }
             Some(Fault::NotSent) => {
                 return Err(TransportError::NotSent("connection refused".to_owned()));
+            }
+            Some(Fault::Hang) => {
+                self.clock.advance(within);
+                return Err(TransportError::Abandoned);
             }
             Some(Fault::LoseReplyAfter) => lose_after = true,
             Some(Fault::Before(change)) => change(&mut state.buckets),
@@ -251,8 +258,15 @@ impl MemoryS3 {
 }
 
 impl Transport for MemoryS3 {
-    fn send_all(&self, requests: &[Request]) -> Vec<Result<Response, TransportError>> {
-        requests.iter().map(|request| self.serve(request)).collect()
+    fn send_all(
+        &self,
+        requests: &[Request],
+        within: Duration,
+    ) -> Vec<Result<Response, TransportError>> {
+        requests
+            .iter()
+            .map(|request| self.serve(request, within))
+            .collect()
     }
 }
 

@@ -12,6 +12,8 @@ use crate::client::transport::TransportError;
 use crate::s3::Request;
 
 #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub(crate) mod http_failure;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
 pub(crate) mod reqwest;
 #[cfg(target_arch = "wasm32")]
 pub mod wasi_http;

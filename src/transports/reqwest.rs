@@ -6,10 +6,12 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 
+use super::http_failure::HttpFailure;
 use super::{reply_limit, too_large};
 use crate::cache::Cache;
 use crate::client::transport::{Transport, TransportError};
@@ -103,12 +105,22 @@ impl ReqwestTransport {
 }
 
 impl Transport for ReqwestTransport {
-    fn send_all(&self, requests: &[Request]) -> Vec<Result<Response, TransportError>> {
+    fn send_all(
+        &self,
+        requests: &[Request],
+        within: Duration,
+    ) -> Vec<Result<Response, TransportError>> {
         let Some(runtime) = &self.runtime else {
             let gone = || TransportError::NotSent("the transport has shut down".to_owned());
             return requests.iter().map(|_| Err(gone())).collect();
         };
-        runtime.block_on(join_all(requests.iter().map(|request| self.send(request))))
+        // Dropping a request's future at the deadline cancels it, connection and all.
+        let bounded = requests.iter().map(|request| async move {
+            tokio::time::timeout(within, self.send(request))
+                .await
+                .unwrap_or(Err(TransportError::Abandoned))
+        });
+        runtime.block_on(join_all(bounded))
     }
 }
 
@@ -135,6 +147,9 @@ pub fn http_client(timeouts: Timeouts) -> Result<reqwest::Client> {
         .read_timeout(timeouts.first_byte.max(timeouts.between_bytes))
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
         .tcp_nodelay(true)
+        // A redirect would carry the signed request, security token and all, to wherever the
+        // server points; S3 answers a wrong region with one. The client reports it instead.
+        .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(Arc::new(LocalhostResolver));
     if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|path| !path.is_empty()) {
         let pem = std::fs::read(&path).map_err(|e| {
@@ -182,7 +197,7 @@ impl reqwest::dns::Resolve for LocalhostResolver {
 /// A host name that did not resolve: a type of its own, so that callers tell a DNS failure
 /// from other connect errors by the error chain rather than by its text.
 #[derive(Debug)]
-struct DnsFailure {
+pub(crate) struct DnsFailure {
     host: String,
     source: std::io::Error,
 }
@@ -199,30 +214,16 @@ impl std::error::Error for DnsFailure {
     }
 }
 
-/// Whether `error` (a request's error from [`http_client`]'s client) or any error it wraps is a
-/// host name that did not resolve.
-pub fn is_dns_failure(error: &(dyn std::error::Error + 'static)) -> bool {
-    // An io::Error's `source` skips the error it wraps, so look inside each one too.
-    let wrapped = |error: &(dyn std::error::Error + 'static)| {
-        error
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .is_some_and(|inner| inner.is::<DnsFailure>())
-    };
-    std::iter::successors(Some(error), |error| error.source())
-        .any(|error| error.is::<DnsFailure>() || wrapped(error))
-}
-
 /// Whether a failed request may have reached the server decides whether resending is safe.
 fn from_reqwest(error: &reqwest::Error) -> TransportError {
     if error.is_builder() {
-        TransportError::Refused(format!("the request could not be made: {error}"))
-    } else if error.is_connect() {
-        TransportError::NotSent(format!("cannot connect: {error}"))
-    } else if error.is_timeout() {
-        TransportError::ReplyLost("no reply within the timeout".to_owned())
+        return TransportError::Refused(format!("the request could not be made: {error}"));
+    }
+    let failure = HttpFailure::of(error);
+    if failure.may_have_reached_the_server() {
+        TransportError::ReplyLost(failure.to_string())
     } else {
-        TransportError::ReplyLost(error.to_string())
+        TransportError::NotSent(failure.to_string())
     }
 }
 
@@ -358,15 +359,51 @@ mod tests {
         }
     }
 
-    #[test]
-    fn dns_failures_are_told_by_their_type_anywhere_in_the_chain() {
-        let failure = DnsFailure {
-            host: "nowhere.invalid".to_owned(),
-            source: std::io::Error::other("no such host"),
+    /// How a GET of `url` fails, through the client the transports use.
+    fn failure_of(url: &str) -> HttpFailure {
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(2),
+            first_byte: Duration::from_secs(2),
+            between_bytes: Duration::from_secs(2),
         };
-        let wrapped = std::io::Error::other(failure);
-        assert!(is_dns_failure(&wrapped));
-        assert!(!is_dns_failure(&std::io::Error::other("dns error")));
+        let client = http_client(timeouts).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let error = runtime
+            .block_on(async { client.get(url).send().await })
+            .unwrap_err();
+        HttpFailure::of(&error)
+    }
+
+    #[test]
+    fn failures_are_told_by_phase_and_cause() {
+        assert!(matches!(
+            failure_of("http://nowhere.invalid/"),
+            HttpFailure::Dns(why) if why.contains("nowhere.invalid")
+        ));
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        assert_eq!(
+            failure_of(&format!("http://127.0.0.1:{port}/")),
+            HttpFailure::ConnectionRefused
+        );
+        // A plain-HTTP server asked for TLS answers with text, not a handshake.
+        let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = plain.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for mut stream in plain.incoming().flatten().take(2) {
+                let _ = stream.read(&mut [0; 1024]);
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        let not_tls = failure_of(&format!("https://127.0.0.1:{port}/"));
+        assert_eq!(not_tls, HttpFailure::NotTls);
+        assert!(not_tls.to_string().starts_with("TLS: "));
+        assert!(!not_tls.may_have_reached_the_server());
     }
 
     #[test]

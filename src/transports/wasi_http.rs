@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
+use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody,
     OutgoingRequest, RequestOptions, Scheme,
 };
-use wasip2::io::poll;
+use wasip2::io::poll::{self, Pollable};
 use wasip2::io::streams::StreamError;
 
 use super::{reply_limit, too_large};
@@ -31,10 +32,18 @@ impl WasiHttp {
 }
 
 impl Transport for WasiHttp {
-    fn send_all(&self, requests: &[Request]) -> Vec<Result<Response, TransportError>> {
+    fn send_all(
+        &self,
+        requests: &[Request],
+        within: Duration,
+    ) -> Vec<Result<Response, TransportError>> {
+        // One timer for the whole batch: whatever is unanswered when it fires is abandoned,
+        // and dropping its future makes the host cancel it.
+        let timer = monotonic_clock::subscribe_duration(nanos(within));
+        let timeouts = self.timeouts.within(within);
         let started: Vec<Result<FutureIncomingResponse, TransportError>> = requests
             .iter()
-            .map(|request| start(request, self.timeouts))
+            .map(|request| start(request, timeouts, &timer))
             .collect();
         let mut results: Vec<Option<Result<Response, TransportError>>> = started
             .iter()
@@ -47,6 +56,12 @@ impl Transport for WasiHttp {
             if pending.is_empty() {
                 break;
             }
+            if timer.ready() {
+                for index in pending {
+                    results[index] = Some(Err(TransportError::Abandoned));
+                }
+                break;
+            }
             let pollables: Vec<_> = pending
                 .iter()
                 .filter_map(|&index| {
@@ -56,16 +71,17 @@ impl Transport for WasiHttp {
                         .map(|future| future.subscribe())
                 })
                 .collect();
-            let ready: Vec<&_> = pollables.iter().collect();
+            let mut ready: Vec<&_> = pollables.iter().collect();
+            ready.push(&timer);
             for position in poll::poll(&ready) {
-                // An index out of range would be a host bug; skipping it beats trapping.
+                // An index out of range (the timer's, or a host bug) is skipped, not a trap.
                 let Some(&index) = pending.get(position as usize) else {
                     continue;
                 };
                 if let Ok(future) = &started[index]
                     && let Some(outcome) = future.get()
                 {
-                    results[index] = Some(receive(outcome, &requests[index]));
+                    results[index] = Some(receive(outcome, &requests[index], &timer));
                 }
             }
         }
@@ -73,10 +89,24 @@ impl Transport for WasiHttp {
     }
 }
 
+/// Waits until `pollable` is ready; false when the timer fired first.
+fn wait(pollable: &Pollable, timer: &Pollable) -> bool {
+    poll::poll(&[pollable, timer]);
+    pollable.ready()
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Hands a request to the host and writes its body. A server may answer before it has read
 /// the body (a 412 to `If-None-Match`, a 403), which cuts the body short: that answer, waiting
 /// in the future, is the outcome, so a body that cannot be finished is not an error here.
-fn start(request: &Request, timeouts: Timeouts) -> Result<FutureIncomingResponse, TransportError> {
+fn start(
+    request: &Request,
+    timeouts: Timeouts,
+    timer: &Pollable,
+) -> Result<FutureIncomingResponse, TransportError> {
     let uri: http::Uri = request
         .url
         .parse()
@@ -127,7 +157,7 @@ fn start(request: &Request, timeouts: Timeouts) -> Result<FutureIncomingResponse
     let future =
         outgoing_handler::handle(outgoing, Some(options(timeouts))).map_err(from_error_code)?;
     if let Some(body) = body {
-        write_body(body, &request.body);
+        write_body(body, &request.body, timer);
     }
     Ok(future)
 }
@@ -135,24 +165,28 @@ fn start(request: &Request, timeouts: Timeouts) -> Result<FutureIncomingResponse
 /// Timeouts where the host supports them (some hosts refuse to set them; theirs apply).
 fn options(timeouts: Timeouts) -> RequestOptions {
     let options = RequestOptions::new();
-    let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
     let _ = options.set_connect_timeout(Some(nanos(timeouts.connect)));
     let _ = options.set_first_byte_timeout(Some(nanos(timeouts.first_byte)));
     let _ = options.set_between_bytes_timeout(Some(nanos(timeouts.between_bytes)));
     options
 }
 
-/// Writes the body until it is all written or the host stops taking it. Hosts close the stream
-/// once they have Content-Length bytes, or when the server has answered or gone; either way
-/// the response future says what happened, so failures here are not reported.
-fn write_body(body: OutgoingBody, bytes: &[u8]) {
+/// Writes the body until it is all written, the host stops taking it, or the timer fires.
+/// Hosts close the stream once they have Content-Length bytes, or when the server has answered
+/// or gone; either way the response future says what happened, so failures here are not
+/// reported.
+fn write_body(body: OutgoingBody, bytes: &[u8], timer: &Pollable) {
     let Ok(stream) = body.write() else {
         return;
     };
     let mut rest = bytes;
     while !rest.is_empty() {
         match stream.check_write() {
-            Ok(0) => stream.subscribe().block(),
+            Ok(0) => {
+                if !wait(&stream.subscribe(), timer) {
+                    return;
+                }
+            }
             Ok(permitted) => {
                 let len = rest
                     .len()
@@ -165,16 +199,30 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) {
             Err(_) => return,
         }
     }
-    if stream.blocking_flush().is_err() {
+    if stream.flush().is_err() {
         return;
+    }
+    // A flush is done when the stream can be written again.
+    loop {
+        match stream.check_write() {
+            Ok(0) => {
+                if !wait(&stream.subscribe(), timer) {
+                    return;
+                }
+            }
+            Ok(_) => break,
+            Err(_) => return,
+        }
     }
     drop(stream);
     let _ = OutgoingBody::finish(body, None);
 }
 
+/// Reads a reply whole, within the request's limit and before the timer fires.
 fn receive(
     outcome: Result<Result<IncomingResponse, ErrorCode>, ()>,
     request: &Request,
+    timer: &Pollable,
 ) -> Result<Response, TransportError> {
     let incoming = outcome
         .map_err(|()| refused("the response was already taken".to_owned()))?
@@ -208,19 +256,33 @@ fn receive(
     let stream = body
         .stream()
         .map_err(|()| refused("the response body stream was already taken".to_owned()))?;
-    let mut bytes = Vec::with_capacity(declared.map_or(0, |len| len as usize));
+    let mut bytes = Vec::new();
+    // The declared length is within the limit; an allocation that fails is an error, not a trap.
+    if let Some(len) = declared {
+        bytes
+            .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+            .map_err(|_| too_large(len, max_body))?;
+    }
     loop {
-        match stream.blocking_read(READ_CHUNK) {
-            Ok(chunk) => {
-                bytes.extend_from_slice(&chunk);
-                if bytes.len() > max_body {
-                    return Err(too_large(bytes.len() as u64, max_body));
+        match stream.read(READ_CHUNK) {
+            Ok(chunk) if chunk.is_empty() => {
+                if !wait(&stream.subscribe(), timer) {
+                    return Err(TransportError::Abandoned);
                 }
+            }
+            Ok(chunk) => {
+                if bytes.len() + chunk.len() > max_body {
+                    return Err(too_large((bytes.len() + chunk.len()) as u64, max_body));
+                }
+                bytes
+                    .try_reserve(chunk.len())
+                    .map_err(|_| too_large((bytes.len() + chunk.len()) as u64, max_body))?;
+                bytes.extend_from_slice(&chunk);
             }
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
                 return Err(TransportError::ReplyLost(format!(
-                    "the response body broke off: {}",
+                    "reply: the body broke off: {}",
                     e.to_debug_string()
                 )));
             }
@@ -251,6 +313,11 @@ fn from_error_code(code: ErrorCode) -> TransportError {
                  (Spin 4) or the app `dependencies_inherit_configuration = true`"
             ))
         }
+        // The s3cache runtime names the TLS failure this way (wasi:http's codes carry no
+        // reason for it).
+        ErrorCode::InternalError(Some(message)) if message.starts_with("TLS: ") => {
+            TransportError::NotSent(crate::s3::clean_text(&message))
+        }
         ErrorCode::HttpRequestUriInvalid
         | ErrorCode::HttpRequestUriTooLong
         | ErrorCode::HttpRequestMethodInvalid
@@ -259,21 +326,43 @@ fn from_error_code(code: ErrorCode) -> TransportError {
         | ErrorCode::ConfigurationError => {
             refused(format!("the host rejected the request: {code:?}"))
         }
-        ErrorCode::ConnectionRefused => not_sent("connection refused"),
-        ErrorCode::ConnectionTimeout => not_sent("connection timed out"),
-        ErrorCode::ConnectionLimitReached => not_sent("the host's connection limit was reached"),
+        ErrorCode::ConnectionRefused => not_sent("connect: connection refused"),
+        ErrorCode::ConnectionTimeout => not_sent("connect: timed out"),
+        ErrorCode::ConnectionLimitReached => {
+            not_sent("connect: the host's connection limit was reached")
+        }
         ErrorCode::DnsError(_) | ErrorCode::DnsTimeout | ErrorCode::DestinationNotFound => {
             not_sent("the host name did not resolve")
         }
         ErrorCode::DestinationUnavailable
         | ErrorCode::DestinationIpProhibited
-        | ErrorCode::DestinationIpUnroutable => not_sent("the destination cannot be reached"),
-        ErrorCode::TlsCertificateError => not_sent("the server's TLS certificate was rejected"),
-        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
-            not_sent("the TLS handshake failed")
+        | ErrorCode::DestinationIpUnroutable => {
+            not_sent("connect: the destination cannot be reached")
         }
+        ErrorCode::TlsCertificateError => not_sent(
+            "TLS: the server's certificate was rejected (an unknown authority, another host \
+             name, or expired)",
+        ),
+        ErrorCode::TlsProtocolError => {
+            not_sent("TLS: the handshake failed (is the endpoint http://, not https://?)")
+        }
+        ErrorCode::TlsAlertReceived(alert) => TransportError::NotSent(format!(
+            "TLS: the server refused the handshake ({})",
+            crate::s3::clean_text(alert.alert_message.as_deref().unwrap_or("no reason given"))
+        )),
         ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
-            TransportError::ReplyLost("no reply within the timeout".to_owned())
+            TransportError::ReplyLost("reply: none within the timeout".to_owned())
+        }
+        ErrorCode::ConnectionTerminated | ErrorCode::HttpResponseIncomplete => {
+            TransportError::ReplyLost(
+                "reply: the connection closed before the reply was complete".to_owned(),
+            )
+        }
+        ErrorCode::HttpResponseHeaderSectionSize(_) | ErrorCode::HttpResponseHeaderSize(_) => {
+            TransportError::ReplyLost("reply: its headers are too large".to_owned())
+        }
+        ErrorCode::InternalError(Some(message)) => {
+            TransportError::ReplyLost(crate::s3::clean_text(&message))
         }
         other => TransportError::ReplyLost(format!("{other:?}")),
     }

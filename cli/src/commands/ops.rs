@@ -59,7 +59,7 @@ pub enum CacheCommand {
         #[arg(required = true)]
         keys: Vec<String>,
     },
-    /// Store KEY=VALUE pairs; print the keys that failed.
+    /// Store KEY=VALUE pairs; print the keys that failed, and exit 1 if any did.
     SetMany {
         #[arg(required = true, value_parser = parse_pair)]
         pairs: Vec<(String, String)>,
@@ -133,7 +133,11 @@ pub async fn execute(
             let failed = answer(store.set_many(&entries, ttl).await?)?;
             let listing: String = failed.iter().map(|key| format!("{key}\n")).collect();
             write_stdout(listing.as_bytes())?;
-            ExitCode::SUCCESS
+            if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         CacheCommand::DeleteMany { keys } => {
             answer(store.delete_many(&keys).await?)?;

@@ -51,6 +51,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A 200 reply with this body.
+    pub fn ok(body: Vec<u8>) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/xml".into())],
+            body,
+        }
+    }
+
     /// A reply with an S3 error document.
     pub fn error(status: u16, code: &str) -> Reply {
         Reply {
@@ -86,6 +95,13 @@ pub enum Action {
     ReplyEarly(Reply),
     /// Close the connection without forwarding: nothing applied.
     Reset,
+    /// Read the request and never answer, keeping the connection open.
+    Silent,
+    /// Answer with this reply's head at once and its body one byte at a time, `Duration`
+    /// apart: never a long enough gap for a between-bytes timeout.
+    Trickle(Reply, Duration),
+    /// Write these bytes as the reply, as they are (a malformed or oversized head), then close.
+    Raw(Vec<u8>),
 }
 
 type Script = dyn FnMut(&Head, usize) -> Action + Send;
@@ -174,6 +190,29 @@ fn serve(
         match action {
             Action::ReplyEarly(_) => unreachable!("handled above"),
             Action::Reset => {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            Action::Silent => {
+                thread::sleep(Duration::from_secs(60));
+                return;
+            }
+            Action::Trickle(reply, gap) => {
+                let whole = render(&reply, false);
+                let head_len = whole.len() - reply.body.len();
+                if stream.write_all(&whole[..head_len]).is_err() {
+                    return;
+                }
+                for byte in &reply.body {
+                    thread::sleep(gap);
+                    if stream.write_all(&[*byte]).is_err() {
+                        return;
+                    }
+                }
+            }
+            Action::Raw(bytes) => {
+                let _ = stream.write_all(&bytes);
+                thread::sleep(Duration::from_millis(100));
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
             }

@@ -360,8 +360,9 @@ impl Cli {
         self.run_with_stdin(args, b"")
     }
 
-    /// Runs with `stdin` as standard input.
-    pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+    /// The command that runs the binary with `args`, in this environment only (the test
+    /// process's own AWS_ and S3CACHE_ variables removed).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_s3cache"));
         for (name, _) in std::env::vars() {
             if name.starts_with("AWS_") || name.starts_with("S3CACHE_") {
@@ -371,7 +372,14 @@ impl Cli {
         command
             .envs(self.env.iter().map(|(name, value)| (name, value)))
             .args(&self.args)
-            .args(args)
+            .args(args);
+        command
+    }
+
+    /// Runs with `stdin` as standard input.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        let mut command = self.command(args);
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
