@@ -287,22 +287,32 @@ fn an_endless_listing_ends_at_the_deadline_in_bounded_memory() {
         )))
     });
     let baseline = measure(&against(&endless), &["get", "k"]);
-    for args in [
-        &["stats"][..],
-        &["clear"],
-        &[
-            "--max-entries",
-            "10",
-            "--cull-mode",
-            "exact",
-            "set",
-            "k",
-            "v",
-        ],
-    ] {
+    let cull = [
+        "--max-entries",
+        "10",
+        "--cull-mode",
+        "exact",
+        "set",
+        "k",
+        "v",
+    ];
+    for args in [&["stats"][..], &["clear"], &cull] {
         let run = measure(&against(&endless).arg("--deadline").arg("3"), args);
-        run.fails_with("within the deadline (3 s)")
-            .within(Duration::from_secs(3));
+        if args == cull {
+            // The cull stops at half the deadline; the write goes ahead (and this server
+            // answers every PUT with a 200).
+            eprintln!(
+                "| `{}` | {:.2} s | {:.0} MiB | exit 0 |",
+                run.args,
+                run.took.as_secs_f64(),
+                run.peak_rss_mib
+            );
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            run.within(Duration::from_secs(3));
+        } else {
+            run.fails_with("within the deadline (3 s)")
+                .within(Duration::from_secs(3));
+        }
         let pages = endless.requests();
         eprintln!("{args:?} on an endless listing: {pages} requests so far");
         assert!(

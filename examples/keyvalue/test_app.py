@@ -38,6 +38,9 @@ from servers import MotoServer, S3CacheServer, Server, free_port, wait_for_port 
 S3CACHE = os.environ.get("S3CACHE_BIN") or str(REPO / "target" / "release" / "s3cache")
 SPIN = os.environ.get("SPIN") or str(REPO.parent / "shared" / "tools" / "spin" / "bin" / "spin")
 APP = HERE / "target" / "wasm32-wasip2" / "release" / "s3cache_keyvalue_example.wasm"
+# Sixteen incrementers of one key, or a page of a thousand HEADs, on moto take longer than the
+# default 2 s deadline; these tests are about what the calls do, not how fast.
+DEADLINE = "30"
 
 
 @dataclass
@@ -108,6 +111,8 @@ def start_host(
             "--bucket",
             bucket,
             "--create-bucket",
+            "--deadline",
+            DEADLINE,
             "serve-app",
             str(APP),
             "--listen",
@@ -125,6 +130,7 @@ def start_host(
             SPIN_VARIABLE_S3CACHE_ACCESS_KEY_ID=server.access_key_id,
             SPIN_VARIABLE_S3CACHE_SECRET_ACCESS_KEY=server.secret_access_key,
             SPIN_VARIABLE_S3CACHE_CREATE_BUCKET="true",
+            SPIN_VARIABLE_S3CACHE_DEADLINE=DEADLINE,
             SPIN_VARIABLE_S3_ALLOWED_HOST=server.endpoint,
         )
         command = [

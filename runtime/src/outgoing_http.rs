@@ -90,7 +90,7 @@ impl WasiHttpHooks for PooledHooks {
 
 /// The wasi:http error for a failed request, as precise as wasi:http's codes allow. Its codes
 /// carry no reason for a TLS failure, so the component gets that as an internal error whose
-/// text starts with "TLS: ", which it reads.
+/// text starts with "TLS: ", which it reads as a failure that sending again will not fix.
 fn client_error(error: &reqwest::Error) -> HttpError {
     match HttpFailure::of(error) {
         HttpFailure::Dns(_) => HttpError::DnsError {

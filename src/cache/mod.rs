@@ -191,7 +191,9 @@ impl<T: Transport> Cache<T> {
             })
         })?;
         if added {
-            self.cull(&deadline, &[self.name(key)], CullWhen::After)?;
+            // The value is stored: a cull that fails now changes nothing the caller asked for,
+            // and the next write's check culls instead.
+            let _ = self.cull(&deadline, &[self.name(key)], CullWhen::After);
         }
         Ok(added)
     }
@@ -690,7 +692,26 @@ impl<T: Transport> Cache<T> {
     /// the check draws and finds the location full); which of them to send. After is `add`'s
     /// case: its conditional write came first, so the cull leaves its own entry out of the
     /// count, as if it had run before.
+    ///
+    /// A cull may take half of what the deadline leaves, so the writes keep the other half; one
+    /// cut short keeps what it deleted and leaves the rest to the next check.
     fn cull(&self, deadline: &Deadline, names: &[String], when: CullWhen) -> Result<Vec<bool>> {
+        let share = self.client.part_of(deadline, 2);
+        match self.cull_within(&share, names, when) {
+            Err(Error::Unavailable(_)) if self.client.is_past(&share) => {
+                Ok(cull::last_writes(names))
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// [`Cache::cull`] within `deadline`.
+    fn cull_within(
+        &self,
+        deadline: &Deadline,
+        names: &[String],
+        when: CullWhen,
+    ) -> Result<Vec<bool>> {
         let coming = match when {
             CullWhen::Before => names.len(),
             CullWhen::After => 0,

@@ -1012,3 +1012,34 @@ fn the_retry_quota_runs_dry_in_an_outage_and_refills_after_it() {
         "retries come back"
     );
 }
+
+#[test]
+fn a_cull_that_runs_out_of_its_share_of_the_deadline_lets_the_write_go_ahead() {
+    let h = harness_with(|s| {
+        s.max_entries = Some(10);
+        s.deadline_ms = 2_000;
+    });
+    h.s3.fault("LIST", Fault::Hang);
+    let started = h.clock.elapsed();
+    h.cache.set("k", b"v", Ttl::Default).unwrap();
+    assert_eq!(
+        h.clock.elapsed() - started,
+        Duration::from_secs(1),
+        "the cull had half the deadline"
+    );
+    assert_eq!(stored_value(&h.s3, "k").unwrap(), b"v");
+}
+
+#[test]
+fn a_failed_cull_after_add_does_not_turn_a_stored_value_into_an_error() {
+    let h = harness_with(|s| s.max_entries = Some(10));
+    h.s3.fault("LIST", Fault::Reply(403, "AccessDenied"));
+    assert!(h.cache.add("k", b"v", Ttl::Default).unwrap());
+    assert_eq!(stored_value(&h.s3, "k").unwrap(), b"v");
+    // A cull before a write still reports what it met.
+    h.s3.fault("LIST", Fault::Reply(403, "AccessDenied"));
+    assert!(matches!(
+        h.cache.set("j", b"v", Ttl::Default),
+        Err(Error::AccessDenied(_))
+    ));
+}

@@ -30,11 +30,16 @@ pub(crate) struct Client<T> {
     endpoint: Endpoint,
 }
 
-/// When one cache operation started: no retry starts after its deadline.
+/// When one cache operation (or a part of one) started, and how long it may take.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {
     started: Duration,
+    length: Duration,
 }
+
+/// The least time worth starting an attempt with: one that cannot be answered in time would
+/// only leave a conditional write in doubt.
+const SHORTEST_ATTEMPT: Duration = Duration::from_millis(10);
 
 /// What a request that must not be applied twice came to.
 #[derive(Debug)]
@@ -83,12 +88,26 @@ impl<T: Transport> Client<T> {
     pub(crate) fn deadline(&self) -> Deadline {
         Deadline {
             started: self.clock.elapsed(),
+            length: self.policy.deadline,
+        }
+    }
+
+    /// A deadline starting now for a part of an operation: `1 / divisor` of what `deadline`
+    /// leaves, so the rest of the operation keeps the remainder.
+    pub(crate) fn part_of(&self, deadline: &Deadline, divisor: u32) -> Deadline {
+        Deadline {
+            started: self.clock.elapsed(),
+            length: self.remaining(deadline) / divisor.max(1),
         }
     }
 
     /// The retries of an operation: attempts per request and rounds of conditional updates.
     pub(crate) fn backoff(&self, deadline: &Deadline) -> Backoff {
-        Backoff::new(self.policy, deadline.started)
+        let policy = RetryPolicy {
+            deadline: deadline.length,
+            ..self.policy
+        };
+        Backoff::new(policy, deadline.started)
     }
 
     /// Sends an idempotent request, retrying transient failures; the last reply, whatever its
@@ -228,10 +247,15 @@ impl<T: Transport> Client<T> {
         backoff.next_attempt(self.clock.elapsed(), self.clock.random())
     }
 
+    /// Whether `deadline` leaves too little time for another attempt.
+    pub(crate) fn is_past(&self, deadline: &Deadline) -> bool {
+        self.remaining(deadline) < SHORTEST_ATTEMPT
+    }
+
     /// The time `deadline` leaves.
     fn remaining(&self, deadline: &Deadline) -> Duration {
         let spent = self.clock.elapsed().saturating_sub(deadline.started);
-        self.policy.deadline.saturating_sub(spent)
+        deadline.length.saturating_sub(spent)
     }
 
     /// Signs (with the current time) and sends `chunk[i]` for each i in `indexes`, abandoning
@@ -243,7 +267,7 @@ impl<T: Transport> Client<T> {
         indexes: &[usize],
     ) -> Vec<std::result::Result<Response, TransportError>> {
         let within = self.remaining(deadline);
-        if within.is_zero() {
+        if within < SHORTEST_ATTEMPT {
             return indexes
                 .iter()
                 .map(|_| Err(TransportError::Abandoned))
@@ -302,7 +326,9 @@ impl<T: Transport> Client<T> {
                 self.policy.deadline.as_secs_f64()
             )),
             TransportError::TooLarge(why) => Error::TooLarge(format!("{action}: {why}")),
-            TransportError::Refused(why) => Error::InvalidConfig(format!("{action}: {why}")),
+            TransportError::Refused(why) => {
+                Error::InvalidConfig(format!("{action}: {endpoint}: {why}"))
+            }
         }
     }
 }

@@ -180,7 +180,8 @@ pub struct CountedPlan {
 impl CullPolicy {
     /// Replays `writes` over `existing` entries known by their number only (a location too
     /// large to hold its listing in memory), which are older than every write. A write of a
-    /// name that already exists counts as a new entry here, so the cull may be one larger.
+    /// name that already exists counts as a new entry here, so the cull may be larger by one
+    /// for each such write.
     pub fn plan_counted(self, existing: usize, writes: &[String]) -> CountedPlan {
         let mut existing_left = existing;
         let mut written: std::collections::VecDeque<&str> = std::collections::VecDeque::new();
@@ -236,6 +237,11 @@ impl PageShares {
 
     /// The oldest names of the next page (`entries`) that make its share.
     pub(crate) fn take<'e>(&mut self, entries: &'e [Listed]) -> Vec<&'e str> {
+        // A cull of everything (cull-frequency 0) takes every page whole, however many more
+        // entries there are than estimated.
+        if self.total >= self.expected {
+            return entries.iter().map(|listed| listed.name.as_str()).collect();
+        }
         self.seen += entries.len();
         let due = (self.seen as u128 * self.total as u128).div_ceil(self.expected as u128);
         let due = usize::try_from(due).unwrap_or(usize::MAX).min(self.total);
@@ -301,6 +307,10 @@ mod tests {
         let mut shares = PageShares::new(10, 20);
         let total: usize = pages.iter().map(|page| shares.take(page).len()).sum();
         assert_eq!(total, 10);
+        // A cull of everything takes everything, more than expected included.
+        let mut shares = PageShares::new(3000, 3000);
+        let total: usize = pages.iter().map(|page| shares.take(page).len()).sum();
+        assert_eq!(total, 5000);
     }
 
     fn names(prefix: &str, count: usize) -> Vec<String> {

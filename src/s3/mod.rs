@@ -324,7 +324,13 @@ pub(crate) fn clean_text(text: &str) -> String {
     let mut clean = String::with_capacity(text.len().min(QUOTED_TEXT_LIMIT + 3));
     let mut chars = 0;
     for char in text.chars() {
-        let char = if char.is_control() { ' ' } else { char };
+        // Line and paragraph separators and the bidirectional controls reorder or break a
+        // line as surely as a newline does.
+        let breaks_the_line = char.is_control()
+            || matches!(char, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}')
+            || ('\u{202a}'..='\u{202e}').contains(&char)
+            || ('\u{2066}'..='\u{2069}').contains(&char);
+        let char = if breaks_the_line { ' ' } else { char };
         if char == ' ' && (clean.is_empty() || clean.ends_with(' ')) {
             continue;
         }
@@ -584,5 +590,6 @@ mod tests {
         let error = error_for("get k", &reply(400, &long)).to_string();
         assert!(error.len() < 300 && error.ends_with("..."), "{error}");
         assert_eq!(clean_text("  spaced \n\n out  "), "spaced out");
+        assert_eq!(clean_text("a\u{2028}b\u{202e}c\u{2066}d"), "a b c d");
     }
 }

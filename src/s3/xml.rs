@@ -128,6 +128,8 @@ pub(crate) fn parse_error(body: &[u8]) -> Option<ErrorReply> {
 pub(crate) struct ListPage {
     /// The objects on this page.
     pub objects: Vec<Listed>,
+    /// The common prefixes on it (the "directories" a delimiter folds away).
+    pub prefixes: Vec<String>,
     /// Where the next page starts, when there is one.
     pub continuation: Option<String>,
 }
@@ -135,6 +137,7 @@ pub(crate) struct ListPage {
 /// Parses a ListObjectsV2 reply; an error names what is wrong with it.
 pub(crate) fn parse_list(body: &[u8]) -> Result<ListPage, String> {
     let mut objects = Vec::new();
+    let mut prefixes = Vec::new();
     let mut truncated = false;
     let mut token = None;
     let (mut key, mut modified, mut size) = (None::<String>, None::<String>, 0u64);
@@ -157,6 +160,7 @@ pub(crate) fn parse_list(body: &[u8]) -> Result<ListPage, String> {
                     size,
                 });
             }
+            (["CommonPrefixes", "Prefix"], Node::Close(text)) => prefixes.push(text.to_owned()),
             (["IsTruncated"], Node::Close(text)) => truncated = text.trim() == "true",
             (["NextContinuationToken"], Node::Close(text)) => token = Some(text.to_owned()),
             _ => {}
@@ -170,6 +174,7 @@ pub(crate) fn parse_list(body: &[u8]) -> Result<ListPage, String> {
     };
     Ok(ListPage {
         objects,
+        prefixes,
         continuation,
     })
 }
@@ -309,6 +314,7 @@ mod tests {
                 },
             ]
         );
+        assert_eq!(page.prefixes, ["loc/sub/"]);
         assert_eq!(page.continuation.as_deref(), Some("next/token="));
     }
 
@@ -319,6 +325,7 @@ mod tests {
             parse_list(empty.as_bytes()).unwrap(),
             ListPage {
                 objects: vec![],
+                prefixes: vec![],
                 continuation: None
             }
         );

@@ -296,8 +296,18 @@ fn fuzz_the_size_limits() {
                 xml_reply: false,
             };
             let limit = reply_limit(&request, status);
+            if (200..300).contains(&status) {
+                assert_eq!(limit, object);
+            } else {
+                assert!(limit <= 64 << 10, "error replies are small");
+            }
             if declared > limit as u64 {
-                let _ = too_large(declared, limit);
+                let refused = too_large(declared, limit);
+                assert!(
+                    matches!(&refused, crate::client::transport::TransportError::TooLarge(m)
+                        if m.contains(&declared.to_string())),
+                    "{refused:?}"
+                );
             }
             assert!(object <= (512 << 20) + crate::core::entry::HEADER_LEN);
             assert!(u32::try_from(object).is_ok(), "fits a wasm32 usize");

@@ -36,8 +36,14 @@ impl HttpFailure {
         if let Some(dns) = chain().find_map(find::<super::reqwest::DnsFailure>) {
             return HttpFailure::Dns(dns.to_string());
         }
+        // TLS fails while connecting; a TLS error on a connection already carrying the request
+        // (a pooled one) is a connection that broke.
         if let Some(tls) = chain().find_map(find::<rustls::Error>) {
-            return from_rustls(tls);
+            return if error.is_connect() {
+                from_rustls(tls)
+            } else {
+                HttpFailure::ConnectionClosed
+            };
         }
         if let Some(hyper) = chain().find_map(find::<hyper::Error>) {
             // `is_parse_too_large` needs hyper's server side; the kind shows in the text.
@@ -74,6 +80,15 @@ impl HttpFailure {
             };
         }
         HttpFailure::Other(chain().last().map_or_else(String::new, ToString::to_string))
+    }
+
+    /// Whether it is the TLS handshake's, which sending again will not fix (a certificate not
+    /// trusted, an endpoint that does not speak TLS).
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            self,
+            HttpFailure::TlsCertificate(_) | HttpFailure::NotTls | HttpFailure::Tls(_)
+        )
     }
 
     /// Whether the request may have reached the server: only then can sending it again apply

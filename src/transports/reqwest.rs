@@ -18,7 +18,7 @@ use crate::client::transport::{Transport, TransportError};
 use crate::core::cull::CullMode;
 use crate::core::key::KeyScheme;
 use crate::error::{Error, Result};
-use crate::s3::Credentials;
+use crate::s3::{Credentials, clean_text};
 use crate::s3::{Request, Response};
 use crate::settings::Timeouts;
 use crate::settings::{Config, SETTINGS, Setting, Settings};
@@ -85,16 +85,27 @@ impl ReqwestTransport {
         {
             return Err(too_large(len, max_body));
         }
-        let mut body = Vec::with_capacity(declared.unwrap_or(0).min(max_body as u64) as usize);
+        let mut body = Vec::new();
+        // The declared length is within the limit; an allocation that fails is an error.
+        if let Some(len) = declared {
+            body.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+                .map_err(|_| too_large(len, max_body))?;
+        }
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                TransportError::ReplyLost(format!("the response body broke off: {e}"))
+            let chunk = chunk.map_err(|error| {
+                TransportError::ReplyLost(format!(
+                    "reply: the body broke off: {}",
+                    clean_text(&error.to_string())
+                ))
             })?;
-            body.extend_from_slice(&chunk);
-            if body.len() > max_body {
-                return Err(too_large(body.len() as u64, max_body));
+            let len = body.len() + chunk.len();
+            if len > max_body {
+                return Err(too_large(len as u64, max_body));
             }
+            body.try_reserve(chunk.len())
+                .map_err(|_| too_large(len as u64, max_body))?;
+            body.extend_from_slice(&chunk);
         }
         Ok(Response {
             status,
@@ -220,7 +231,9 @@ fn from_reqwest(error: &reqwest::Error) -> TransportError {
         return TransportError::Refused(format!("the request could not be made: {error}"));
     }
     let failure = HttpFailure::of(error);
-    if failure.may_have_reached_the_server() {
+    if failure.is_tls() {
+        TransportError::Refused(failure.to_string())
+    } else if failure.may_have_reached_the_server() {
         TransportError::ReplyLost(failure.to_string())
     } else {
         TransportError::NotSent(failure.to_string())

@@ -13,7 +13,7 @@ use wasip2::io::streams::StreamError;
 
 use super::{reply_limit, too_large};
 use crate::client::transport::{Transport, TransportError};
-use crate::s3::{Request, Response};
+use crate::s3::{Request, Response, clean_text};
 use crate::settings::Timeouts;
 
 /// Bytes asked of the host per read of a response body.
@@ -41,9 +41,17 @@ impl Transport for WasiHttp {
         // and dropping its future makes the host cancel it.
         let timer = monotonic_clock::subscribe_duration(nanos(within));
         let timeouts = self.timeouts.within(within);
+        // A request is not handed over once the timer has fired (an earlier body may have
+        // taken the time): it could not be answered, only left in doubt.
         let started: Vec<Result<FutureIncomingResponse, TransportError>> = requests
             .iter()
-            .map(|request| start(request, timeouts, &timer))
+            .map(|request| {
+                if timer.ready() {
+                    Err(TransportError::Abandoned)
+                } else {
+                    start(request, timeouts, &timer)
+                }
+            })
             .collect();
         let mut results: Vec<Option<Result<Response, TransportError>>> = started
             .iter()
@@ -283,7 +291,7 @@ fn receive(
             Err(StreamError::LastOperationFailed(e)) => {
                 return Err(TransportError::ReplyLost(format!(
                     "reply: the body broke off: {}",
-                    e.to_debug_string()
+                    clean_text(&e.to_debug_string())
                 )));
             }
         }
@@ -316,7 +324,7 @@ fn from_error_code(code: ErrorCode) -> TransportError {
         // The s3cache runtime names the TLS failure this way (wasi:http's codes carry no
         // reason for it).
         ErrorCode::InternalError(Some(message)) if message.starts_with("TLS: ") => {
-            TransportError::NotSent(crate::s3::clean_text(&message))
+            refused(clean_text(&message))
         }
         ErrorCode::HttpRequestUriInvalid
         | ErrorCode::HttpRequestUriTooLong
@@ -339,16 +347,18 @@ fn from_error_code(code: ErrorCode) -> TransportError {
         | ErrorCode::DestinationIpUnroutable => {
             not_sent("connect: the destination cannot be reached")
         }
-        ErrorCode::TlsCertificateError => not_sent(
+        // Sending again will not fix a TLS failure: it is reported, not retried.
+        ErrorCode::TlsCertificateError => refused(
             "TLS: the server's certificate was rejected (an unknown authority, another host \
-             name, or expired)",
+             name, or expired)"
+                .to_owned(),
         ),
         ErrorCode::TlsProtocolError => {
-            not_sent("TLS: the handshake failed (is the endpoint http://, not https://?)")
+            refused("TLS: the handshake failed (is the endpoint http://, not https://?)".to_owned())
         }
-        ErrorCode::TlsAlertReceived(alert) => TransportError::NotSent(format!(
+        ErrorCode::TlsAlertReceived(alert) => refused(format!(
             "TLS: the server refused the handshake ({})",
-            crate::s3::clean_text(alert.alert_message.as_deref().unwrap_or("no reason given"))
+            clean_text(alert.alert_message.as_deref().unwrap_or("no reason given"))
         )),
         ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
             TransportError::ReplyLost("reply: none within the timeout".to_owned())
@@ -361,10 +371,8 @@ fn from_error_code(code: ErrorCode) -> TransportError {
         ErrorCode::HttpResponseHeaderSectionSize(_) | ErrorCode::HttpResponseHeaderSize(_) => {
             TransportError::ReplyLost("reply: its headers are too large".to_owned())
         }
-        ErrorCode::InternalError(Some(message)) => {
-            TransportError::ReplyLost(crate::s3::clean_text(&message))
-        }
-        other => TransportError::ReplyLost(format!("{other:?}")),
+        ErrorCode::InternalError(Some(message)) => TransportError::ReplyLost(clean_text(&message)),
+        other => TransportError::ReplyLost(clean_text(&format!("{other:?}"))),
     }
 }
 
