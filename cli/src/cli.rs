@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::bench::{self, BenchArgs};
 use crate::commands::ops::{self, CacheCommand};
 use crate::commands::plug::{self, PlugArgs};
+use crate::commands::precompile::{self, PrecompileArgs};
 use crate::commands::serve_app::{self, ServeAppArgs};
 use crate::commands::{demo, server};
 use crate::progress::Progress;
@@ -54,6 +55,9 @@ enum Command {
     /// Compose an app with the s3cache keyvalue component (wac plug), for hosts that serve
     /// wasi:config@0.2.0-draft-2024-09-27.
     Plug(PlugArgs),
+    /// Write the component compiled ahead of time for this machine (what the Python wheel
+    /// ships, so its first call compiles nothing).
+    Precompile(PrecompileArgs),
 }
 
 /// Runs the CLI and returns its exit code: 0 done/hit, 1 miss/false, 2 error.
@@ -83,6 +87,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match command {
         Command::Server { addr } => server::serve(addr, &store.data_dir()?).await,
         Command::Plug(args) => plug::plug(&args),
+        Command::Precompile(args) => precompile::run(&args),
         Command::ServeApp(args) => {
             let (config, _server) = store.resolve().await?;
             serve_app::serve(&args, &config).await
@@ -109,10 +114,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The component at `path`, or the one built into the binary.
+/// The component at `path`, or the one built into the binary; what the user should know about
+/// how it was loaded goes to stderr.
 fn load(path: Option<&std::path::Path>) -> Result<Runtime> {
-    match path {
-        Some(path) => Runtime::from_file(path),
-        None => Runtime::new(EMBEDDED_COMPONENT),
+    let runtime = match path {
+        Some(path) => Runtime::from_file(path)?,
+        None => Runtime::new(EMBEDDED_COMPONENT)?,
+    };
+    for warning in runtime.warnings() {
+        eprintln!("s3cache: warning: {warning}");
     }
+    Ok(runtime)
 }

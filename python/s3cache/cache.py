@@ -7,9 +7,11 @@ wasmtime host with pooled keep-alive connections. The GIL is released while a ca
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import _native
@@ -66,6 +68,15 @@ def _millis(timeout: Union[int, float]) -> int:
 #: The table of settings, from the extension (the one in the Rust core): every keyword below
 #: and every Django OPTIONS name comes from it.
 SETTINGS: List[Dict[str, Any]] = _native.settings_table()
+
+_log = logging.getLogger("s3cache")
+
+# A wheel built by the project's scripts ships the component compiled for its platform, so the
+# first call in a process compiles nothing; without it the component is compiled (and kept in
+# the compiled-code cache, S3CACHE_CODE_CACHE).
+_PRECOMPILED = Path(__file__).with_name("component.cwasm")
+if _PRECOMPILED.is_file():
+    _native.use_precompiled(str(_PRECOMPILED))
 
 #: The credentials' rows: their own parameters, and their environment variables.
 _SECRETS = {row["name"]: row for row in SETTINGS if row["secret"]}
@@ -208,6 +219,9 @@ class Cache:
                 # parent's connections or async runtime.
                 self._native = _native.Store.open(self._config)
                 self._pid = os.getpid()
+                # Once per process: the host hands each warning over once.
+                for warning in _native.take_warnings():
+                    _log.warning("s3cache: %s", warning)
             return self._native
 
     def _ttl(self, timeout: Timeout) -> Union[int, str, None]:

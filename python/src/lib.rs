@@ -2,13 +2,15 @@
 //! code cached on disk, pooled keep-alive HTTP), for Python. The package wraps it in
 //! `s3cache.Cache` and `s3cache.django.S3Cache`; this module only moves bytes and errors across.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use s3cache::SETTINGS;
 use s3cache_runtime::{
-    CacheError, CacheStore, Config, Credentials, EMBEDDED_COMPONENT, Outcome, Runtime, Ttl,
+    CacheError, CacheStore, CodeOrigin, Config, Credentials, EMBEDDED_COMPONENT, Outcome, Runtime,
+    Ttl,
 };
 
 /// What a process shares: the compiled component and the async runtime its HTTP client uses.
@@ -16,7 +18,12 @@ struct Host {
     tokio: Option<tokio::runtime::Runtime>,
     runtime: Runtime,
     pid: u32,
+    /// The runtime's warnings not yet handed to Python.
+    warnings: Mutex<Vec<String>>,
 }
+
+/// The precompiled component the package ships, when it ships one (set at import).
+static PRECOMPILED: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 impl Host {
     fn start() -> Result<Host, String> {
@@ -26,11 +33,17 @@ impl Host {
             .enable_all()
             .build()
             .map_err(|error| format!("cannot start the async runtime: {error}"))?;
-        let runtime = Runtime::new(EMBEDDED_COMPONENT).map_err(|error| format!("{error:#}"))?;
+        let path = lock(&PRECOMPILED).clone();
+        // A file that cannot be read is the same as none: the component is compiled.
+        let precompiled = path.and_then(|path| std::fs::read(path).ok());
+        let runtime = Runtime::with_precompiled(EMBEDDED_COMPONENT, precompiled.as_deref())
+            .map_err(|error| format!("{error:#}"))?;
+        let warnings = Mutex::new(runtime.warnings().to_vec());
         Ok(Host {
             tokio: Some(tokio),
             runtime,
             pid: std::process::id(),
+            warnings,
         })
     }
 
@@ -263,6 +276,32 @@ fn requests_sent() -> PyResult<u64> {
     Ok(current.map_or(0, |host| host.runtime.requests_sent()))
 }
 
+/// Names the precompiled component the package ships; read when the host starts.
+#[pyfunction]
+fn use_precompiled(path: PathBuf) {
+    *lock(&PRECOMPILED) = Some(path);
+}
+
+/// The warnings of this process's host not yet taken (each is handed over once).
+#[pyfunction]
+fn take_warnings() -> Vec<String> {
+    let slot = lock(&HOST);
+    let current = slot.as_ref().filter(|host| host.pid == std::process::id());
+    current.map_or_else(Vec::new, |host| std::mem::take(&mut *lock(&host.warnings)))
+}
+
+/// How this process's host got the component's machine code: "precompiled" or "compiled";
+/// None before it starts.
+#[pyfunction]
+fn code_origin() -> Option<&'static str> {
+    let slot = lock(&HOST);
+    let current = slot.as_ref().filter(|host| host.pid == std::process::id());
+    current.map(|host| match host.runtime.code_origin() {
+        CodeOrigin::Precompiled => "precompiled",
+        CodeOrigin::Compiled => "compiled",
+    })
+}
+
 /// A ttl as Python passes it: milliseconds, or a word ("default").
 #[derive(FromPyObject)]
 enum TtlArg {
@@ -349,5 +388,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(requests_sent, module)?)?;
     module.add_function(wrap_pyfunction!(settings_table, module)?)?;
     module.add_function(wrap_pyfunction!(check_settings, module)?)?;
+    module.add_function(wrap_pyfunction!(use_precompiled, module)?)?;
+    module.add_function(wrap_pyfunction!(take_warnings, module)?)?;
+    module.add_function(wrap_pyfunction!(code_origin, module)?)?;
     Ok(())
 }

@@ -22,9 +22,9 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::EMBEDDED_KEYVALUE_COMPONENT;
+use crate::compiled_code;
 use crate::compose;
 use crate::outgoing_http::pooled_client;
-use crate::runtime::engine;
 use crate::state::State;
 use crate::wasi_config::{self, ConfigValues};
 
@@ -42,7 +42,9 @@ impl App {
     /// Compiles `wasm` (plugging the keyvalue component into its wasi:keyvalue imports) and
     /// links WASI, wasi:http and wasi:config with `config`.
     pub fn new(wasm: &[u8], config: ConfigValues) -> Result<App> {
-        let engine = engine()?;
+        // A server compiles once per start: a cache it cannot write costs only that, so there
+        // is nothing to warn about.
+        let (engine, _) = compiled_code::engine()?;
         let composed = compose::plug_keyvalue(wasm, EMBEDDED_KEYVALUE_COMPONENT)?;
         let plugged = composed.is_some();
         let component = Component::new(&engine, composed.as_deref().unwrap_or(wasm))

@@ -4,6 +4,7 @@
 //! import wasi:keyvalue. The CLI and the Python extension are built on it.
 
 pub mod app;
+mod compiled_code;
 pub mod compose;
 mod config;
 mod errors;
@@ -24,6 +25,7 @@ mod bindings {
 pub use bindings::exports::s3cache::cache::cache::{
     Error as CacheError, InvalidSetting, Stats, Ttl,
 };
+pub use compiled_code::{CODE_CACHE_VARIABLE, CodeOrigin, precompile};
 pub use config::{Config, Credentials};
 pub use errors::{answer, case, describe};
 pub use runtime::Runtime;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::CacheError;
 use crate::bindings;
+use crate::compiled_code::{self, CodeOrigin};
 use crate::config::Config;
 use crate::errors::answer;
 use crate::outgoing_http::pooled_client;
@@ -25,15 +26,23 @@ pub struct Runtime {
     pre: bindings::ComponentPre<State>,
     client: reqwest::Client,
     requests: Arc<AtomicU64>,
+    origin: CodeOrigin,
+    warnings: Vec<String>,
 }
 
 impl Runtime {
     /// Compiles `wasm` (or loads it from wasmtime's on-disk cache) and links the WASI imports.
     pub fn new(wasm: &[u8]) -> Result<Runtime> {
-        let engine = engine()?;
-        let component = Component::new(&engine, wasm)
-            .map_err(anyhow::Error::from)
-            .context("cannot compile the component")?;
+        Runtime::with_precompiled(wasm, None)
+    }
+
+    /// Like [`Runtime::new`], but takes the machine code from `precompiled` (made by
+    /// [`crate::precompile`] from the same sources) when this engine can use it, so nothing is
+    /// compiled; else compiles `wasm`.
+    pub fn with_precompiled(wasm: &[u8], precompiled: Option<&[u8]>) -> Result<Runtime> {
+        let (engine, cache_warning) = compiled_code::engine()?;
+        let (component, origin, load_warning) =
+            compiled_code::component(&engine, wasm, precompiled)?;
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
@@ -43,12 +52,27 @@ impl Runtime {
             .and_then(bindings::ComponentPre::new)
             .map_err(anyhow::Error::from)
             .context("the component does not fit: it must export s3cache:cache/cache@0.1.0 and import only wasi:*")?;
+        // A precompiled component needs no cache, so only a compile warns about one.
+        let cache_warning = cache_warning.filter(|_| origin == CodeOrigin::Compiled);
         Ok(Runtime {
             engine,
             pre,
             client: pooled_client()?,
             requests: Arc::new(AtomicU64::new(0)),
+            origin,
+            warnings: load_warning.into_iter().chain(cache_warning).collect(),
         })
+    }
+
+    /// How this runtime got the component's machine code.
+    pub fn code_origin(&self) -> CodeOrigin {
+        self.origin
+    }
+
+    /// What a user should know about how the component was loaded (a compiled-code cache that
+    /// cannot be written, a precompiled artifact that did not fit), to say once.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Reads a component from a file and prepares it.
@@ -113,21 +137,4 @@ impl Runtime {
             handle,
         }))
     }
-}
-
-/// An engine that keeps compiled code between runs, so a CLI call does not recompile.
-pub(crate) fn engine() -> Result<Engine> {
-    let mut config = wasmtime::Config::new();
-    if let Some(cache) = compilation_cache() {
-        config.cache(Some(cache));
-    }
-    Engine::new(&config).map_err(anyhow::Error::from)
-}
-
-/// Where compiled code is kept between runs.
-fn compilation_cache() -> Option<wasmtime::Cache> {
-    let directory = dirs::cache_dir()?.join("s3cache").join("wasmtime");
-    let mut config = wasmtime::CacheConfig::new();
-    config.with_directory(directory);
-    wasmtime::Cache::new(config).ok()
 }

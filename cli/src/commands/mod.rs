@@ -4,5 +4,6 @@ pub mod bench;
 pub mod demo;
 pub mod ops;
 pub mod plug;
+pub mod precompile;
 pub mod serve_app;
 pub mod server;
