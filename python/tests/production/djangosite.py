@@ -10,6 +10,27 @@ import os
 
 from django.conf import settings
 
+# S3CACHE_SITE_BACKEND=file swaps in Django's FileBasedCache, the baseline that
+# python/bench/worker_memory.py measures workers against.
+if os.environ.get("S3CACHE_SITE_BACKEND") == "file":
+    CACHE = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.environ["S3CACHE_SITE_LOCATION"],
+    }
+else:
+    CACHE = {
+        "BACKEND": "s3cache.django.S3Cache",
+        "LOCATION": os.environ["S3CACHE_SITE_LOCATION"],
+        "OPTIONS": {
+            "STORAGE_BUCKET_NAME": os.environ["S3CACHE_SITE_BUCKET"],
+            "ENDPOINT_URL": os.environ["S3CACHE_SITE_ENDPOINT"],
+            "ACCESS_KEY_ID": os.environ["S3CACHE_SITE_ACCESS_KEY_ID"],
+            "SECRET_ACCESS_KEY": os.environ["S3CACHE_SITE_SECRET_ACCESS_KEY"],
+            "AUTO_CREATE_BUCKET": True,
+            "MAX_ENTRIES": "unlimited",
+        },
+    }
+
 settings.configure(
     DEBUG=False,
     ALLOWED_HOSTS=["127.0.0.1"],
@@ -19,20 +40,7 @@ settings.configure(
     INSTALLED_APPS=["django.contrib.sessions"],
     MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
     SESSION_ENGINE="django.contrib.sessions.backends.cache",
-    CACHES={
-        "default": {
-            "BACKEND": "s3cache.django.S3Cache",
-            "LOCATION": os.environ["S3CACHE_SITE_LOCATION"],
-            "OPTIONS": {
-                "STORAGE_BUCKET_NAME": os.environ["S3CACHE_SITE_BUCKET"],
-                "ENDPOINT_URL": os.environ["S3CACHE_SITE_ENDPOINT"],
-                "ACCESS_KEY_ID": os.environ["S3CACHE_SITE_ACCESS_KEY_ID"],
-                "SECRET_ACCESS_KEY": os.environ["S3CACHE_SITE_SECRET_ACCESS_KEY"],
-                "AUTO_CREATE_BUCKET": True,
-                "MAX_ENTRIES": "unlimited",
-            },
-        }
-    },
+    CACHES={"default": CACHE},
 )
 
 import django  # noqa: E402
