@@ -1043,3 +1043,48 @@ fn a_failed_cull_after_add_does_not_turn_a_stored_value_into_an_error() {
         Err(Error::AccessDenied(_))
     ));
 }
+
+/// A harness whose server keeps the bucket in `region` while the store is configured for
+/// us-east-1.
+fn harness_in_region(region: &str, change: impl FnOnce(&mut Settings)) -> Harness {
+    let mut settings = settings();
+    change(&mut settings);
+    let clock = ManualClock::at(START_MS, 42);
+    let s3 = MemoryS3::new(clock.clone()).in_region(region);
+    let config = Config::new(settings).expect("valid settings");
+    let cache = Cache::with_clock(config, s3.clone(), Box::new(clock.clone()));
+    Harness { cache, s3, clock }
+}
+
+#[test]
+fn a_region_s3_names_is_learned_once_and_kept() {
+    let h = harness_in_region("eu-central-1", |_| {});
+    h.cache.set("k", b"v", Ttl::Default).unwrap();
+    // The cull's listing is refused once and sent again in the bucket's region; the write goes
+    // there at once.
+    assert_eq!(h.s3.requests("LIST"), 2);
+    assert_eq!(h.s3.requests("PUT"), 1);
+    assert_eq!(h.cache.get("k").unwrap(), Some(b"v".to_vec()));
+    assert!(h.cache.add("k", b"w", Ttl::Default).is_ok());
+    assert_eq!(h.s3.requests("GET"), 1, "later calls go there at once");
+    // A server that signs with a name of its own (Garage's "garage") is found the same way.
+    let garage = harness_in_region("garage", |_| {});
+    assert!(garage.cache.has_key("k").is_ok());
+    assert_eq!(garage.s3.requests("HEAD"), 2);
+}
+
+#[test]
+fn on_aws_a_learned_region_moves_the_endpoint_too() {
+    let h = harness_in_region("ap-southeast-2", |s| {
+        s.endpoint = None;
+        s.path_style = Some(true);
+    });
+    h.cache.set("k", b"v", Ttl::Default).unwrap();
+    assert_eq!(h.cache.get("k").unwrap(), Some(b"v".to_vec()));
+    // LIST refused, LIST, PUT, GET.
+    assert_eq!(
+        h.s3.total_requests(),
+        4,
+        "one refusal, then every request where it belongs"
+    );
+}

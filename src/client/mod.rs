@@ -4,16 +4,17 @@
 pub(crate) mod objects;
 pub(crate) mod transport;
 
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::client::transport::{Transport, TransportError};
-use crate::core::backoff::{Backoff, Failure, RetryPolicy, RetryQuota};
+use crate::core::backoff::{Backoff, Failure, RetryPolicy, RetryQuota, SHORTEST_ATTEMPT};
 use crate::core::clock::Clock;
 use crate::error::{Error, Result};
 use crate::s3::Endpoint;
 use crate::s3::retryable::may_have_applied;
 use crate::s3::sign::{Payload, Signer};
-use crate::s3::{Request, Response, is_transient};
+use crate::s3::{Credentials, Request, Response, is_transient, region_hint};
 use crate::settings::Config;
 
 /// Requests in flight at once for batch operations.
@@ -23,11 +24,39 @@ const MAX_IN_FLIGHT: usize = 32;
 pub(crate) struct Client<T> {
     transport: T,
     clock: Box<dyn Clock + Send + Sync>,
-    signer: Signer,
     payload: Payload,
     policy: RetryPolicy,
     quota: RetryQuota,
-    endpoint: Endpoint,
+    /// The region and endpoint requests go to: the configured ones until S3 names another.
+    place: RwLock<Place>,
+    /// `scheme://authority` of the configured endpoint, which requests are built with.
+    configured: String,
+    credentials: Credentials,
+    bucket: String,
+    regional_endpoint: Option<Option<bool>>,
+}
+
+/// Where requests go and how they are signed.
+struct Place {
+    region: String,
+    signer: Signer,
+    /// `scheme://authority` requests are sent to.
+    origin: String,
+}
+
+impl Place {
+    fn new(credentials: &Credentials, region: &str, endpoint: &Endpoint) -> Place {
+        Place {
+            region: region.to_owned(),
+            signer: Signer::new(credentials, region),
+            origin: origin(endpoint),
+        }
+    }
+}
+
+/// `scheme://authority` of an endpoint.
+fn origin(endpoint: &Endpoint) -> String {
+    format!("{}://{}", endpoint.scheme, endpoint.authority)
 }
 
 /// When one cache operation (or a part of one) started, and how long it may take.
@@ -36,10 +65,6 @@ pub(crate) struct Deadline {
     started: Duration,
     length: Duration,
 }
-
-/// The least time worth starting an attempt with: one that cannot be answered in time would
-/// only leave a conditional write in doubt.
-const SHORTEST_ATTEMPT: Duration = Duration::from_millis(10);
 
 /// What a request that must not be applied twice came to.
 #[derive(Debug)]
@@ -66,11 +91,18 @@ impl<T: Transport> Client<T> {
         Client {
             transport,
             clock,
-            signer: Signer::new(&config.credentials, &config.region),
             payload,
             policy: config.retry,
             quota: RetryQuota::default(),
-            endpoint: config.endpoint.clone(),
+            place: RwLock::new(Place::new(
+                &config.credentials,
+                &config.region,
+                &config.endpoint,
+            )),
+            configured: origin(&config.endpoint),
+            credentials: config.credentials.clone(),
+            bucket: config.bucket.clone(),
+            regional_endpoint: config.regional_endpoint,
         }
     }
 
@@ -259,19 +291,73 @@ impl<T: Transport> Client<T> {
     }
 
     /// Signs (with the current time) and sends `chunk[i]` for each i in `indexes`, abandoning
-    /// what is unanswered at the deadline.
+    /// what is unanswered at the deadline. A reply that names another region (S3's answer to a
+    /// bucket that lives elsewhere) moves the store there, and the request is sent again there
+    /// at once, once.
     fn attempt(
         &self,
         deadline: &Deadline,
         chunk: &[Request],
         indexes: &[usize],
     ) -> Vec<std::result::Result<Response, TransportError>> {
+        let (mut results, signed_in) = self.send_signed(deadline, chunk, indexes);
+        let moved: Vec<(usize, String)> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(position, result)| {
+                let region = region_hint(result.as_ref().ok()?)?;
+                (region != signed_in).then_some((position, region))
+            })
+            .collect();
+        let Some((_, region)) = moved.first() else {
+            return results;
+        };
+        self.move_to(region);
+        let positions: Vec<usize> = moved.iter().map(|(position, _)| *position).collect();
+        let again: Vec<usize> = positions
+            .iter()
+            .map(|&position| indexes[position])
+            .collect();
+        let (resent, _) = self.send_signed(deadline, chunk, &again);
+        for (position, result) in positions.into_iter().zip(resent) {
+            results[position] = result;
+        }
+        results
+    }
+
+    /// Moves the store to `region` (and, when the endpoint is AWS's own, to that region's
+    /// endpoint) for the rest of its life.
+    fn move_to(&self, region: &str) {
+        let endpoint = match self.regional_endpoint {
+            Some(path_style) => Endpoint::resolve(None, region, &self.bucket, path_style).ok(),
+            None => None,
+        };
+        let mut place = self.place.write().unwrap_or_else(PoisonError::into_inner);
+        let origin = endpoint
+            .as_ref()
+            .map_or_else(|| place.origin.clone(), origin);
+        *place = Place {
+            region: region.to_owned(),
+            signer: Signer::new(&self.credentials, region),
+            origin,
+        };
+    }
+
+    /// Signs and sends, as [`Client::attempt`]; with the region the requests were signed for.
+    fn send_signed(
+        &self,
+        deadline: &Deadline,
+        chunk: &[Request],
+        indexes: &[usize],
+    ) -> (Vec<std::result::Result<Response, TransportError>>, String) {
+        let place = self.place.read().unwrap_or_else(PoisonError::into_inner);
         let within = self.remaining(deadline);
         if within < SHORTEST_ATTEMPT {
-            return indexes
+            let abandoned = indexes
                 .iter()
                 .map(|_| Err(TransportError::Abandoned))
                 .collect();
+            return (abandoned, place.region.clone());
         }
         let now = std::time::UNIX_EPOCH
             + Duration::from_millis(u64::try_from(self.clock.now_ms()).unwrap_or(0));
@@ -279,11 +365,18 @@ impl<T: Transport> Client<T> {
         let mut refused = Vec::new();
         for (position, &index) in indexes.iter().enumerate() {
             let mut request = chunk[index].clone();
-            match self.signer.sign(&mut request, now, self.payload) {
+            if place.origin != self.configured
+                && let Some(rest) = request.url.strip_prefix(&self.configured)
+            {
+                request.url = format!("{}{rest}", place.origin);
+            }
+            match place.signer.sign(&mut request, now, self.payload) {
                 Ok(()) => signed.push(request),
                 Err(error) => refused.push((position, TransportError::Refused(error.to_string()))),
             }
         }
+        let region = place.region.clone();
+        drop(place);
         let mut sent = self
             .transport
             .send_all(&signed, within)
@@ -297,7 +390,7 @@ impl<T: Transport> Client<T> {
                 other => other,
             });
         let mut refused = refused.into_iter().peekable();
-        (0..indexes.len())
+        let results = (0..indexes.len())
             .map(
                 |position| match refused.next_if(|(at, _)| *at == position) {
                     Some((_, error)) => Err(error),
@@ -308,12 +401,18 @@ impl<T: Transport> Client<T> {
                     }),
                 },
             )
-            .collect()
+            .collect();
+        (results, region)
     }
 
     /// The store error for a request that got no reply.
     fn failure(&self, action: &str, error: TransportError) -> Error {
-        let endpoint = format!("{}://{}", self.endpoint.scheme, self.endpoint.authority);
+        let endpoint = self
+            .place
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .origin
+            .clone();
         match error {
             TransportError::NotSent(why) => {
                 Error::Unavailable(format!("{action}: cannot reach {endpoint}: {why}"))

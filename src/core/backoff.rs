@@ -4,6 +4,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+/// The least time worth starting an attempt with: one that cannot be answered in time would
+/// only leave a conditional write in doubt, and its abandonment would hide the reply before it.
+pub(crate) const SHORTEST_ATTEMPT: Duration = Duration::from_millis(10);
+
 /// Retry settings of a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -81,7 +85,7 @@ impl Backoff {
             .clamp(base + 1, (self.policy.cap.as_micros() as u64).max(base + 1));
         let wait = Duration::from_micros(base + random % (high - base));
         let spent = now.saturating_sub(self.started);
-        if spent + wait >= self.policy.deadline {
+        if spent + wait + SHORTEST_ATTEMPT >= self.policy.deadline {
             return None;
         }
         self.last = wait;

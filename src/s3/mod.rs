@@ -314,6 +314,30 @@ pub(crate) fn error_for(action: &str, response: &Response) -> Error {
     }
 }
 
+/// The region S3 says a request belongs in, when the reply is a wrong-region error: a 301 or a
+/// 400 with `x-amz-bucket-region`, or an `AuthorizationHeaderMalformed` naming its `<Region>`.
+/// Only text that looks like a region name counts: it goes into a host name and a signature.
+pub(crate) fn region_hint(response: &Response) -> Option<String> {
+    if !matches!(response.status, 301 | 307 | 400) {
+        return None;
+    }
+    let named = response
+        .header("x-amz-bucket-region")
+        .map(str::to_owned)
+        .or_else(|| {
+            xml::parse_error(&response.body)
+                .filter(|reply| reply.code == "AuthorizationHeaderMalformed")
+                .and_then(|reply| reply.region)
+        })?;
+    let region = named.trim();
+    let plausible = !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+    plausible.then(|| region.to_owned())
+}
+
 /// The most characters of a server's text an error quotes.
 const QUOTED_TEXT_LIMIT: usize = 200;
 
@@ -572,6 +596,30 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn wrong_region_replies_name_the_region_and_nothing_else_does() {
+        let mut moved = reply(301, "");
+        moved
+            .headers
+            .push(("x-amz-bucket-region".into(), "eu-west-2".into()));
+        assert_eq!(region_hint(&moved).as_deref(), Some("eu-west-2"));
+        let malformed = reply(
+            400,
+            "<Error><Code>AuthorizationHeaderMalformed</Code><Message>m</Message>\
+             <Region>garage</Region></Error>",
+        );
+        assert_eq!(region_hint(&malformed).as_deref(), Some("garage"));
+        let mut ok = reply(200, "");
+        ok.headers
+            .push(("x-amz-bucket-region".into(), "eu-west-2".into()));
+        assert_eq!(region_hint(&ok), None, "a success is not a redirect");
+        let mut hostile = reply(301, "");
+        hostile
+            .headers
+            .push(("x-amz-bucket-region".into(), "evil.example/x".into()));
+        assert_eq!(region_hint(&hostile), None);
     }
 
     #[test]

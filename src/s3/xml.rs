@@ -14,6 +14,8 @@ pub(crate) struct ErrorReply {
     pub code: String,
     /// Its human-readable message.
     pub message: String,
+    /// The region S3 names in a wrong-region error (`AuthorizationHeaderMalformed`), if any.
+    pub region: Option<String>,
 }
 
 /// The deepest nesting a reply may have: S3's deepest is four
@@ -108,12 +110,14 @@ pub(crate) fn parse_error(body: &[u8]) -> Option<ErrorReply> {
     let mut reply = ErrorReply {
         code: String::new(),
         message: String::new(),
+        region: None,
     };
     walk(body, "Error", |path, node| {
         if let Node::Close(text) = node {
             match below_root(path).as_slice() {
                 ["Code"] => reply.code = text.to_owned(),
                 ["Message"] => reply.message = text.to_owned(),
+                ["Region"] => reply.region = Some(text.to_owned()),
                 _ => {}
             }
         }
@@ -364,10 +368,17 @@ mod tests {
             parse_error(body),
             Some(ErrorReply {
                 code: "NoSuchKey".into(),
-                message: "gone".into()
+                message: "gone".into(),
+                region: None,
             })
         );
         assert_eq!(parse_error(b""), None);
+        let moved = b"<Error><Code>AuthorizationHeaderMalformed</Code><Message>m</Message>\
+                      <Region>eu-west-1</Region></Error>";
+        assert_eq!(
+            parse_error(moved).unwrap().region.as_deref(),
+            Some("eu-west-1")
+        );
     }
 
     #[test]
@@ -378,7 +389,8 @@ mod tests {
             parse_error(body),
             Some(ErrorReply {
                 code: "A&B".into(),
-                message: "x<y AB".into()
+                message: "x<y AB".into(),
+                region: None,
             })
         );
         assert_eq!(parse_error(b"<Error><Code>&bogus;</Code></Error>"), None);

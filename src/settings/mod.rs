@@ -203,6 +203,9 @@ pub struct Config {
     pub bucket: String,
     /// Where requests go.
     pub endpoint: Endpoint,
+    /// When the endpoint is AWS's own for `region`, the addressing it was resolved with (`None`:
+    /// chosen by the host), so that a region S3 names can move it; `None` for an endpoint given.
+    pub regional_endpoint: Option<Option<bool>>,
     /// Signing region.
     pub region: String,
     /// Credentials.
@@ -336,6 +339,7 @@ impl Config {
             settings.path_style,
         )?;
         Ok(Config {
+            regional_endpoint: settings.endpoint.is_none().then_some(settings.path_style),
             bucket: settings.bucket,
             endpoint,
             region: settings.region,

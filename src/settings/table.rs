@@ -133,7 +133,8 @@ pub static SETTINGS: &[Setting] = &[
         default: Some("us-east-1"),
         null: None,
         example: "eu-west-1",
-        doc: "The bucket's region, used for signing (and for AWS's endpoint).",
+        doc: "The bucket's region, used for signing (and for AWS's endpoint). When S3 answers \
+              that the bucket lives in another, the store moves there for its life.",
         secret: false,
         apply: |s, v| text(v).map(|v| s.region = v),
     },

@@ -57,6 +57,8 @@ struct State {
     page: usize,
     /// Whether reads carry the object's ETag (some S3-compatible servers send none).
     etags: bool,
+    /// The region the bucket lives in, when requests signed for another are refused.
+    region: Option<String>,
 }
 
 /// The server; clones share it.
@@ -83,6 +85,7 @@ impl MemoryS3 {
                 requests: HashMap::new(),
                 page: SHORT_PAGE,
                 etags: true,
+                region: None,
             })),
             clock,
         }
@@ -103,6 +106,13 @@ impl MemoryS3 {
     /// Answers reads without an ETag, as some S3-compatible servers do.
     pub(crate) fn without_etags(self) -> MemoryS3 {
         self.state().etags = false;
+        self
+    }
+
+    /// Refuses requests signed for another region than `region` (or sent to another region's
+    /// AWS endpoint) as S3 does: 400 AuthorizationHeaderMalformed naming `region`.
+    pub(crate) fn in_region(self, region: &str) -> MemoryS3 {
+        self.state().region = Some(region.to_owned());
         self
     }
 
@@ -186,6 +196,22 @@ impl MemoryS3 {
         };
         let mut state = self.state();
         *state.requests.entry(kind.to_owned()).or_default() += 1;
+        if let Some(region) = &state.region {
+            let scope = format!("/{region}/s3/aws4_request");
+            let signed_there = request
+                .headers
+                .iter()
+                .any(|(name, value)| name == "authorization" && value.contains(&scope));
+            let host = request.url.split('/').nth(2).unwrap_or_default();
+            let sent_there = !host.ends_with("amazonaws.com") || host.contains(region.as_str());
+            if !(signed_there && sent_there) {
+                let body = format!(
+                    "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region is \
+                     wrong</Message><Region>{region}</Region></Error>"
+                );
+                return Ok(reply(400, Vec::new(), body.into_bytes()));
+            }
+        }
         let fault = match state.faults.front() {
             Some((method, _)) if *method == request.method || *method == kind => {
                 state.faults.pop_front().map(|(_, fault)| fault)
