@@ -185,7 +185,12 @@ impl<T: Transport> Client<T> {
                         }
                         Err(_) => None,
                     };
-                    outcomes[index] = Some(result.map_err(|error| self.failure(action, error)));
+                    // A retry abandoned at the deadline says less than the reply before it.
+                    if !(matches!(result, Err(TransportError::Abandoned))
+                        && outcomes[index].is_some())
+                    {
+                        outcomes[index] = Some(result.map_err(|error| self.failure(action, error)));
+                    }
                     if let Some(failure) = failure {
                         retry.push((index, failure));
                     }
@@ -312,6 +317,10 @@ impl<T: Transport> Client<T> {
         let Some((_, region)) = moved.first() else {
             return results;
         };
+        // Without time to send it again, the refusal is the answer (it applied nothing).
+        if self.remaining(deadline) < SHORTEST_ATTEMPT {
+            return results;
+        }
         self.move_to(region);
         let positions: Vec<usize> = moved.iter().map(|(position, _)| *position).collect();
         let again: Vec<usize> = positions

@@ -205,11 +205,18 @@ impl MemoryS3 {
             let host = request.url.split('/').nth(2).unwrap_or_default();
             let sent_there = !host.ends_with("amazonaws.com") || host.contains(region.as_str());
             if !(signed_there && sent_there) {
+                // As AWS answers: the region in a header, and for all but HEAD in the body.
                 let body = format!(
                     "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region is \
                      wrong</Message><Region>{region}</Region></Error>"
                 );
-                return Ok(reply(400, Vec::new(), body.into_bytes()));
+                let body = if request.method == "HEAD" {
+                    Vec::new()
+                } else {
+                    body.into_bytes()
+                };
+                let header = vec![("x-amz-bucket-region".to_owned(), region.clone())];
+                return Ok(reply(400, header, body));
             }
         }
         let fault = match state.faults.front() {
