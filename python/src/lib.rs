@@ -270,10 +270,15 @@ fn check_settings(py: Python<'_>, config: StoreConfig) -> PyResult<()> {
 /// HTTP requests the component has sent from this process (for benchmarks and tests).
 #[pyfunction]
 fn requests_sent() -> PyResult<u64> {
-    // Reads the host if this process has one; asking must not start it (no thread before fork).
+    Ok(started_host().map_or(0, |host| host.runtime.requests_sent()))
+}
+
+/// This process's host if it has started one; asking must not start it (no thread before fork).
+fn started_host() -> Option<Arc<Host>> {
     let slot = lock(&HOST);
-    let current = slot.as_ref().filter(|host| host.pid == std::process::id());
-    Ok(current.map_or(0, |host| host.runtime.requests_sent()))
+    slot.as_ref()
+        .filter(|host| host.pid == std::process::id())
+        .map(Arc::clone)
 }
 
 /// Names the precompiled component the package ships; read when the host starts.
@@ -285,18 +290,14 @@ fn use_precompiled(path: PathBuf) {
 /// The warnings of this process's host not yet taken (each is handed over once).
 #[pyfunction]
 fn take_warnings() -> Vec<String> {
-    let slot = lock(&HOST);
-    let current = slot.as_ref().filter(|host| host.pid == std::process::id());
-    current.map_or_else(Vec::new, |host| std::mem::take(&mut *lock(&host.warnings)))
+    started_host().map_or_else(Vec::new, |host| std::mem::take(&mut *lock(&host.warnings)))
 }
 
 /// How this process's host got the component's machine code: "precompiled" or "compiled";
 /// None before it starts.
 #[pyfunction]
 fn code_origin() -> Option<&'static str> {
-    let slot = lock(&HOST);
-    let current = slot.as_ref().filter(|host| host.pid == std::process::id());
-    current.map(|host| match host.runtime.code_origin() {
+    started_host().map(|host| match host.runtime.code_origin() {
         CodeOrigin::Precompiled => "precompiled",
         CodeOrigin::Compiled => "compiled",
     })

@@ -318,7 +318,7 @@ impl<T: Transport> Client<T> {
             return results;
         };
         // Without time to send it again, the refusal is the answer (it applied nothing).
-        if self.remaining(deadline) < SHORTEST_ATTEMPT {
+        if self.is_past(deadline) {
             return results;
         }
         self.move_to(region);
